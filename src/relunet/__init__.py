@@ -1,0 +1,46 @@
+"""relunet: backpropagation through ReLU networks, written as the derivation and proven correct,
+and a gradient-flow lab for vanishing and exploding gradients."""
+
+from .activations import (
+    Activation,
+    Identity,
+    LeakyReLU,
+    ReLU,
+    Sigmoid,
+    Softmax,
+    Softplus,
+    Tanh,
+    get_activation,
+    register_activation,
+)
+from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, SquaredError, get_cost
+from .gradcheck import GradCheckReport, check_gradients
+from .initializers import Initializer, get_initializer
+from .network import Gradients, Network, Trace
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Activation",
+    "Cost",
+    "GradCheckReport",
+    "Gradients",
+    "Identity",
+    "Initializer",
+    "LeakyReLU",
+    "Network",
+    "ReLU",
+    "Sigmoid",
+    "SigmoidBinaryCrossEntropy",
+    "Softmax",
+    "SoftmaxCrossEntropy",
+    "Softplus",
+    "SquaredError",
+    "Tanh",
+    "Trace",
+    "check_gradients",
+    "get_activation",
+    "get_cost",
+    "get_initializer",
+    "register_activation",
+]

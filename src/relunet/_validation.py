@@ -1,0 +1,82 @@
+"""Checks at the boundaries: each error names the parameter, the rule and the value received."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_dtype(dtype: Any) -> np.dtype:
+    try:
+        dt = np.dtype(dtype)
+    except TypeError:
+        raise TypeError(f"dtype must be float32 or float64 (got {dtype!r})") from None
+    if dt not in FLOAT_DTYPES:
+        raise ValueError(f"dtype must be float32 or float64 (got {dt.name})")
+    return dt
+
+
+def check_positive_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a positive int (got {value!r})")
+    if value < 1:
+        raise ValueError(f"{name} must be a positive int (got {value!r})")
+    return int(value)
+
+
+def check_sizes(sizes: Any) -> tuple[int, ...]:
+    if isinstance(sizes, (str, bytes)) or not hasattr(sizes, "__len__"):
+        raise TypeError(f"sizes must be a sequence of positive ints m_0 … m_L (got {sizes!r})")
+    if len(sizes) < 2:
+        raise ValueError(f"sizes must list at least the input and output sizes m_0, m_L (got {list(sizes)!r})")
+    return tuple(check_positive_int(f"sizes[{k}]", m) for k, m in enumerate(sizes))
+
+
+def check_array(name: str, A: Any, dtype: np.dtype, n_cols: int | None = None, what: str = "features") -> np.ndarray:
+    """A finite, non-empty 2-D array of ``dtype`` (integers and bools are cast; other floats too)."""
+    try:
+        A = np.asarray(A)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"{name} must be a 2-D numeric array ({exc})") from None
+    if A.dtype.kind not in "biuf":
+        raise TypeError(f"{name} must hold real numbers (got dtype {A.dtype})")
+    if A.ndim != 2:
+        raise ValueError(f"{name} must be 2-D with one row per example (got shape {A.shape})")
+    if A.shape[0] == 0:
+        raise ValueError(f"{name} must have at least one row (got shape {A.shape})")
+    if n_cols is not None and A.shape[1] != n_cols:
+        raise ValueError(f"{name} has {A.shape[1]} {what} but the network expects {n_cols}")
+    A = np.ascontiguousarray(A, dtype=dtype)
+    if not np.isfinite(A).all():
+        bad = np.argwhere(~np.isfinite(A))[0]
+        raise ValueError(f"{name} must be finite (got {A[tuple(bad)]} at row {bad[0]}, column {bad[1]})")
+    return A
+
+
+def check_targets(Y: Any, n: int, m_L: int, dtype: np.dtype) -> np.ndarray:
+    Y = np.asarray(Y)
+    if Y.ndim == 1 and m_L == 1:
+        Y = Y.reshape(-1, 1)
+    Y = check_array("Y", Y, dtype, m_L, what="outputs")
+    if Y.shape[0] != n:
+        raise ValueError(f"Y has {Y.shape[0]} rows but X has {n}")
+    return Y
+
+
+def check_sample_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    w = np.asarray(sample_weight)
+    if w.dtype.kind not in "biuf":
+        raise TypeError(f"sample_weight must hold real numbers (got dtype {w.dtype})")
+    if w.ndim != 1 or w.shape[0] != n:
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per row (got {w.shape})")
+    w = w.astype(dtype)
+    if not np.isfinite(w).all() or (w < 0).any():
+        raise ValueError("sample_weight must be finite and >= 0")
+    if w.sum() <= 0:
+        raise ValueError("sample_weight must have a positive sum")
+    return w

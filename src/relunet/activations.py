@@ -1,0 +1,279 @@
+"""Activations f and their derivatives f'.
+
+Each activation is a small stateless object: ``f(z)`` is ``__call__`` and ``f'(z)`` is
+``derivative``. Backprop touches an activation in exactly one place, equation (4),
+
+    dC_dz[k] = dC_dr[k] * f'(z[k]),
+
+which :meth:`Activation.backprop` implements; subclasses may compute it faster but never
+differently. A new activation needs only ``__call__`` and ``derivative``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Activation",
+    "ReLU",
+    "LeakyReLU",
+    "Sigmoid",
+    "Tanh",
+    "Identity",
+    "Softplus",
+    "Softmax",
+    "ACTIVATIONS",
+    "get_activation",
+    "register_activation",
+]
+
+
+class Activation:
+    """Base class: r = f(z) elementwise on arrays of shape (n, m)."""
+
+    name: str = "activation"
+    #: True where f' jumps (ReLU at 0): finite differences across such a point are not exact.
+    has_kink: bool = False
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        raise NotImplementedError
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        """f'(z), same shape and dtype as z."""
+        raise NotImplementedError
+
+    def backprop(
+        self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Equation (4): dC_dz = dC_dr * f'(z). ``r = f(z)`` is passed for fast paths."""
+        return np.multiply(dC_dr, self.derivative(z), out=out)
+
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments, enough to rebuild this activation by name."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other: object) -> bool:
+        return type(self) is type(other) and self.params() == other.params()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self.params().items()))))
+
+
+def _check_step_at_zero(step_at_zero: Any) -> float:
+    if isinstance(step_at_zero, bool) or not isinstance(step_at_zero, (int, float, np.floating, np.integer)):
+        raise TypeError(f"step_at_zero must be one of 1, 0 or 0.5 (got {step_at_zero!r})")
+    if float(step_at_zero) not in (0.0, 0.5, 1.0):
+        raise ValueError(f"step_at_zero must be one of 1, 0 or 0.5 (got {step_at_zero!r})")
+    return float(step_at_zero)
+
+
+class ReLU(Activation):
+    """f(z) = max(z, 0); f'(z) = Step(z), with Step(0) = ``step_at_zero``.
+
+    ``step_at_zero`` = 1 is the derivation's convention (the default), 0 is PyTorch's and
+    scikit-learn's, 0.5 is what a central difference at z = 0 sees.
+    """
+
+    name = "relu"
+    has_kink = True
+
+    def __init__(self, step_at_zero: float = 1.0) -> None:
+        self.step_at_zero = _check_step_at_zero(step_at_zero)
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.maximum(z, 0, out=out)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        step = (z > 0).astype(z.dtype)
+        if self.step_at_zero:
+            step[z == 0] = self.step_at_zero
+        return step
+
+    def backprop(
+        self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        # Step(z) is the sign pattern of z; where z < 0 the product is zeroed in place.
+        if out is None:
+            out = np.empty_like(dC_dr)
+        if self.step_at_zero == 1.0:
+            np.multiply(dC_dr, z >= 0, out=out)
+        elif self.step_at_zero == 0.0:
+            np.multiply(dC_dr, r > 0, out=out)
+        else:
+            np.multiply(dC_dr, self.derivative(z), out=out)
+        return out
+
+    def params(self) -> dict[str, Any]:
+        return {"step_at_zero": self.step_at_zero}
+
+
+class LeakyReLU(Activation):
+    """f(z) = z for z > 0, alpha z for z < 0; f'(0) = alpha + (1 − alpha)·step_at_zero."""
+
+    name = "leaky_relu"
+    has_kink = True
+
+    def __init__(self, alpha: float = 0.01, step_at_zero: float = 1.0) -> None:
+        if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
+            raise TypeError(f"alpha must be a real number (got {alpha!r})")
+        if not (np.isfinite(alpha) and alpha >= 0):
+            raise ValueError(f"alpha must be a finite number >= 0 (got {alpha!r})")
+        self.alpha = float(alpha)
+        self.step_at_zero = _check_step_at_zero(step_at_zero)
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        r = np.where(z > 0, z, z * z.dtype.type(self.alpha))
+        return r if out is None else _copy(r, out)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        d = np.where(z > 0, 1.0, self.alpha).astype(z.dtype)
+        d[z == 0] = self.alpha + (1.0 - self.alpha) * self.step_at_zero
+        return d
+
+    def params(self) -> dict[str, Any]:
+        return {"alpha": self.alpha, "step_at_zero": self.step_at_zero}
+
+
+class Sigmoid(Activation):
+    """f(z) = 1 / (1 + e^−z); f'(z) = f(z)(1 − f(z)) = f(z) f(−z).
+
+    Both are evaluated from e^−|z|, which never overflows (|z| up to 1e4 and beyond).
+    """
+
+    name = "sigmoid"
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        e = np.exp(-np.abs(z))
+        # z >= 0: 1/(1+e);  z < 0: e/(1+e)
+        num = np.where(z >= 0, np.ones_like(e), e)
+        return np.divide(num, 1 + e, out=out)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        # f(z)(1 − f(z)) = e^−|z| / (1 + e^−|z|)², exact in both tails.
+        e = np.exp(-np.abs(z))
+        return e / (1 + e) ** 2
+
+
+class Tanh(Activation):
+    """f(z) = tanh z; f'(z) = 1 − tanh² z."""
+
+    name = "tanh"
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.tanh(z, out=out)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        t = np.tanh(z)
+        return 1 - t * t
+
+    def backprop(
+        self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        return np.multiply(dC_dr, 1 - r * r, out=out)
+
+
+class Identity(Activation):
+    """f(z) = z; f'(z) = 1."""
+
+    name = "identity"
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        if out is None:
+            return z.copy()
+        return _copy(z, out)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        return np.ones_like(z)
+
+    def backprop(
+        self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        if out is None:
+            return dC_dr.copy()
+        return _copy(dC_dr, out)
+
+
+class Softplus(Activation):
+    """f(z) = ln(1 + e^z) = max(z, 0) + ln(1 + e^−|z|); f'(z) = sigmoid(z)."""
+
+    name = "softplus"
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        return np.add(np.maximum(z, 0), np.log1p(np.exp(-np.abs(z))), out=out)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        return Sigmoid()(z)
+
+
+class Softmax(Activation):
+    """Row-wise p_j = e^{z_j} / Σ_i e^{z_i}; an output activation only.
+
+    Its Jacobian is not diagonal, so equation (4) does not apply to it alone; it is used
+    through the fused softmax + cross-entropy cost, whose output gradient is dC/dz = (p − y)/n.
+    """
+
+    name = "softmax"
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        e = np.exp(z - z.max(axis=1, keepdims=True))
+        return np.divide(e, e.sum(axis=1, keepdims=True), out=out)
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        raise TypeError(
+            "softmax has no elementwise derivative; use it as output_activation with cost='cross_entropy'"
+        )
+
+    def backprop(
+        self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
+    ) -> np.ndarray:
+        # dC/dz_j = p_j (dC/dp_j − Σ_i p_i dC/dp_i): the full Jacobian–vector product.
+        inner = np.sum(dC_dr * r, axis=1, keepdims=True)
+        return np.multiply(r, dC_dr - inner, out=out)
+
+
+def _copy(src: np.ndarray, out: np.ndarray) -> np.ndarray:
+    np.copyto(out, src)
+    return out
+
+
+ACTIVATIONS: dict[str, Callable[..., Activation]] = {
+    "relu": ReLU,
+    "leaky_relu": LeakyReLU,
+    "sigmoid": Sigmoid,
+    "tanh": Tanh,
+    "identity": Identity,
+    "linear": Identity,
+    "softplus": Softplus,
+    "softmax": Softmax,
+}
+
+
+def register_activation(name: str, constructor: Callable[..., Activation]) -> None:
+    """Make ``name`` usable wherever activations are named (networks, estimators, save/load)."""
+    if not isinstance(name, str) or not name:
+        raise TypeError(f"name must be a non-empty str (got {name!r})")
+    ACTIVATIONS[name] = constructor
+
+
+def get_activation(spec: str | Activation, **params: Any) -> Activation:
+    """An activation from its name (with constructor ``params``) or an Activation instance."""
+    if isinstance(spec, Activation):
+        if params:
+            raise TypeError("params can only be given with an activation name")
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"activation must be a name or an Activation (got {type(spec).__name__})")
+    try:
+        constructor = ACTIVATIONS[spec]
+    except KeyError:
+        raise ValueError(
+            f"unknown activation {spec!r}; valid names are {', '.join(sorted(ACTIVATIONS))}"
+        ) from None
+    return constructor(**params)

@@ -1,0 +1,207 @@
+"""Weight initializers: W[k] of shape (fan_in, fan_out) = (m_k, m_{k+1}), and biases.
+
+Each initializer is a small frozen object; ``init(fan_in, fan_out, rng, dtype)`` draws W and
+``init.bias(fan_out, rng, dtype)`` draws b (zeros unless σ_b² > 0). Randomness comes only from
+the ``numpy.random.Generator`` passed in, so one seed gives one network, bit for bit.
+
+Variances, with W_ij ~ N(0, σ²):  He σ² = 2/fan_in;  Glorot σ² = 2/(fan_in + fan_out);
+LeCun σ² = 1/fan_in;  Normal σ² = σ_w²/fan_in (the mean-field parametrisation).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "Initializer",
+    "HeNormal",
+    "HeUniform",
+    "GlorotNormal",
+    "GlorotUniform",
+    "LeCunNormal",
+    "Orthogonal",
+    "Normal",
+    "INITIALIZERS",
+    "get_initializer",
+    "as_generator",
+]
+
+
+def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
+    """An explicit Generator from an int seed, a Generator, or None (fresh entropy)."""
+    if isinstance(seed, np.random.Generator):
+        return seed
+    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
+        return np.random.default_rng(seed)
+    raise TypeError(f"seed must be a non-negative int, a numpy.random.Generator or None (got {seed!r})")
+
+
+def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number (got {value!r})")
+    ok = value >= 0 if allow_zero else value > 0
+    if not (math.isfinite(value) and ok):
+        rule = ">= 0" if allow_zero else "> 0"
+        raise ValueError(f"{name} must be finite and {rule} (got {value!r})")
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Initializer:
+    """Base: Gaussian W with variance ``variance(fan_in, fan_out)``; zero bias."""
+
+    name = "initializer"
+
+    def variance(self, fan_in: int, fan_out: int) -> float:
+        raise NotImplementedError
+
+    def __call__(self, fan_in: int, fan_out: int, rng: np.random.Generator, dtype=np.float64) -> np.ndarray:
+        std = math.sqrt(self.variance(fan_in, fan_out))
+        return (rng.standard_normal((fan_in, fan_out)) * std).astype(dtype, copy=False)
+
+    def bias(self, fan_out: int, rng: np.random.Generator, dtype=np.float64) -> np.ndarray:
+        return np.zeros(fan_out, dtype=dtype)
+
+    def params(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _uniform(fan_in, fan_out, variance, rng, dtype):
+    # U(−a, a) has variance a²/3.
+    a = math.sqrt(3.0 * variance)
+    return rng.uniform(-a, a, size=(fan_in, fan_out)).astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class HeNormal(Initializer):
+    """W ~ N(0, 2/fan_in) (He et al. 2015): χ = 1 for ReLU."""
+
+    name = "he"
+
+    def variance(self, fan_in, fan_out):
+        return 2.0 / fan_in
+
+
+@dataclass(frozen=True)
+class HeUniform(HeNormal):
+    """W ~ U(−a, a) with variance 2/fan_in."""
+
+    name = "he_uniform"
+
+    def __call__(self, fan_in, fan_out, rng, dtype=np.float64):
+        return _uniform(fan_in, fan_out, self.variance(fan_in, fan_out), rng, dtype)
+
+
+@dataclass(frozen=True)
+class GlorotNormal(Initializer):
+    """W ~ N(0, 2/(fan_in + fan_out)) (Glorot & Bengio 2010)."""
+
+    name = "glorot"
+
+    def variance(self, fan_in, fan_out):
+        return 2.0 / (fan_in + fan_out)
+
+
+@dataclass(frozen=True)
+class GlorotUniform(GlorotNormal):
+    """W ~ U(−a, a), a = √(6/(fan_in + fan_out)); scikit-learn's MLP uses this for ReLU."""
+
+    name = "glorot_uniform"
+
+    def __call__(self, fan_in, fan_out, rng, dtype=np.float64):
+        return _uniform(fan_in, fan_out, self.variance(fan_in, fan_out), rng, dtype)
+
+
+@dataclass(frozen=True)
+class LeCunNormal(Initializer):
+    """W ~ N(0, 1/fan_in) (LeCun et al. 1998)."""
+
+    name = "lecun"
+
+    def variance(self, fan_in, fan_out):
+        return 1.0 / fan_in
+
+
+@dataclass(frozen=True)
+class Orthogonal(Initializer):
+    """W = gain · Q with Q Haar-distributed on the orthogonal (or Stiefel) group.
+
+    Q comes from the QR factorisation of a Gaussian matrix with the signs of R's diagonal
+    folded into Q, which is what makes the distribution Haar (Mezzadri 2007).
+    """
+
+    gain: float = 1.0
+    name = "orthogonal"
+
+    def __post_init__(self) -> None:
+        _check_positive("gain", self.gain)
+
+    def variance(self, fan_in, fan_out):
+        return self.gain**2 / max(fan_in, fan_out)
+
+    def __call__(self, fan_in, fan_out, rng, dtype=np.float64):
+        a = rng.standard_normal((max(fan_in, fan_out), min(fan_in, fan_out)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))  # Haar: fix the signs of the QR factor
+        if fan_in < fan_out:
+            q = q.T
+        return (self.gain * q).astype(dtype, copy=False)
+
+
+@dataclass(frozen=True)
+class Normal(Initializer):
+    """W ~ N(0, σ_w²/fan_in), b ~ N(0, σ_b²): the mean-field parametrisation."""
+
+    sigma_w2: float = 2.0
+    sigma_b2: float = 0.0
+    name = "normal"
+
+    def __post_init__(self) -> None:
+        _check_positive("sigma_w2", self.sigma_w2)
+        _check_positive("sigma_b2", self.sigma_b2, allow_zero=True)
+
+    def variance(self, fan_in, fan_out):
+        return self.sigma_w2 / fan_in
+
+    def bias(self, fan_out, rng, dtype=np.float64):
+        if self.sigma_b2 == 0:
+            return np.zeros(fan_out, dtype=dtype)
+        return (rng.standard_normal(fan_out) * math.sqrt(self.sigma_b2)).astype(dtype, copy=False)
+
+
+INITIALIZERS: dict[str, Callable[..., Initializer]] = {
+    "he": HeNormal,
+    "he_normal": HeNormal,
+    "he_uniform": HeUniform,
+    "glorot": GlorotNormal,
+    "glorot_normal": GlorotNormal,
+    "xavier": GlorotNormal,
+    "glorot_uniform": GlorotUniform,
+    "xavier_uniform": GlorotUniform,
+    "lecun": LeCunNormal,
+    "orthogonal": Orthogonal,
+    "normal": Normal,
+}
+
+
+def get_initializer(spec: str | Initializer, **params: Any) -> Initializer:
+    """An initializer from its name (with ``params`` such as gain or sigma_w2) or an instance."""
+    if isinstance(spec, Initializer):
+        if params:
+            raise TypeError("params can only be given with an initializer name")
+        return spec
+    if not isinstance(spec, str):
+        raise TypeError(f"init must be a name or an Initializer (got {type(spec).__name__})")
+    try:
+        constructor = INITIALIZERS[spec]
+    except KeyError:
+        raise ValueError(f"unknown init {spec!r}; valid names are {', '.join(sorted(INITIALIZERS))}") from None
+    try:
+        return constructor(**params)
+    except TypeError as exc:
+        raise TypeError(f"init {spec!r}: {exc}") from None

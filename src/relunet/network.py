@@ -1,0 +1,299 @@
+"""The fully connected network and its backprop, written as the derivation's equations.
+
+Rows are examples (batch first), layer k has m_k units, and lists are indexed by layer
+number (index 0 of z and dC_dz is padding, so z[k] always means layer k):
+
+    (1) z[k+1]   = r[k] @ W[k] (+ b[k])                    feed forward
+    (2) r[k+1]   = f(z[k+1])
+    (3) dC_dr[L] = ∂C/∂ŷ                                   the cost's output gradient
+    (4) dC_dz[k] = dC_dr[k] * f'(z[k])                     the only place f enters
+    (5) dC_dr[k] = dC_dz[k+1] @ W[k].T                     back one layer
+    (6) dC_dW[k] = r[k].T @ dC_dz[k+1];  dC_db[k] = Σ_rows dC_dz[k+1]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_array, check_dtype, check_sample_weight, check_sizes, check_targets
+from .activations import Activation, Softmax, get_activation
+from .costs import Cost, get_cost, row_weights
+from .initializers import Initializer, as_generator, get_initializer
+
+__all__ = ["Network", "Trace", "Gradients"]
+
+
+@dataclass
+class Trace:
+    """Everything the forward pass computed: r[0] = X, and z[k], r[k] for k = 1…L, each (n, m_k)."""
+
+    z: list[np.ndarray | None]
+    r: list[np.ndarray]
+
+    @property
+    def X(self) -> np.ndarray:
+        return self.r[0]
+
+    @property
+    def output(self) -> np.ndarray:
+        """ŷ = r[L]."""
+        return self.r[-1]
+
+
+@dataclass
+class Gradients:
+    """∂C/∂ of every quantity: dC_dW[k], dC_db[k] for k = 0…L−1 (dC_db[k] is None without bias);
+    dC_dz[k], dC_dr[k] for k = 1…L (index 0 is None, except dC_dr[0] = ∂C/∂X when requested).
+    """
+
+    dC_dW: list[np.ndarray]
+    dC_db: list[np.ndarray | None]
+    dC_dz: list[np.ndarray | None]
+    dC_dr: list[np.ndarray | None]
+    loss: float | None = field(default=None)
+
+    def parameters(self) -> list[np.ndarray]:
+        """[dC_dW[0], dC_db[0], dC_dW[1], …], aligned with :meth:`Network.parameters`."""
+        out: list[np.ndarray] = []
+        for dW, db in zip(self.dC_dW, self.dC_db):
+            out.append(dW)
+            if db is not None:
+                out.append(db)
+        return out
+
+
+def _activations(activation: Any, output_activation: Any, L: int) -> list[Activation | None]:
+    if isinstance(activation, (list, tuple)):
+        if len(activation) != L - 1:
+            raise ValueError(
+                f"activation must be one activation or one per hidden layer ({L - 1}), got {len(activation)}"
+            )
+        hidden = [get_activation(a) for a in activation]
+    else:
+        hidden = [get_activation(activation)] * (L - 1)
+    for f in hidden:
+        if isinstance(f, Softmax):
+            raise ValueError("activation must be elementwise; softmax is only an output_activation")
+    return [None, *hidden, get_activation(output_activation)]
+
+
+class Network:
+    """A fully connected network z[k+1] = r[k] @ W[k] (+ b[k]), r[k] = f_k(z[k]).
+
+    Parameters
+    ----------
+    sizes : m_0, …, m_L (inputs, hidden layers, outputs); L = len(sizes) − 1 weight layers.
+    activation : hidden activation, one for all or a list of L − 1 (names or Activation objects).
+    output_activation : f_L.
+    cost : "squared_error", "cross_entropy" (with a softmax output) or "binary_cross_entropy"
+        (with a sigmoid output), or a Cost.
+    bias : False gives the derivation's network exactly (z = r W); True adds b[k].
+    init : initializer name or Initializer; ``seed`` an int or numpy Generator.
+    dtype : float32 or float64, kept end to end; inputs are cast to it.
+    """
+
+    def __init__(
+        self,
+        sizes: Sequence[int],
+        activation: Any = "relu",
+        output_activation: Any = "identity",
+        cost: str | Cost = "squared_error",
+        bias: bool = True,
+        init: str | Initializer = "he",
+        seed: int | np.random.Generator | None = None,
+        dtype: Any = np.float64,
+    ) -> None:
+        self.sizes = check_sizes(sizes)
+        self.dtype = check_dtype(dtype)
+        if not isinstance(bias, (bool, np.bool_)):
+            raise TypeError(f"bias must be True or False (got {bias!r})")
+        self.bias = bool(bias)
+        self.activations = _activations(activation, output_activation, self.L)
+        self.cost = get_cost(cost)
+        self.cost.check_output_activation(self.activations[-1])
+        self.init = get_initializer(init)
+        rng = as_generator(seed)
+        self.W: list[np.ndarray] = []
+        self.b: list[np.ndarray | None] = []
+        for m_in, m_out in zip(self.sizes[:-1], self.sizes[1:]):
+            self.W.append(self.init(m_in, m_out, rng, self.dtype))
+            self.b.append(self.init.bias(m_out, rng, self.dtype) if self.bias else None)
+
+    @property
+    def L(self) -> int:
+        """Number of weight layers; the hidden layers are 1 … L−1."""
+        return len(self.sizes) - 1
+
+    def parameters(self) -> list[np.ndarray]:
+        """[W[0], b[0], W[1], b[1], …] (no b without bias); the arrays themselves, not copies."""
+        out: list[np.ndarray] = []
+        for W, b in zip(self.W, self.b):
+            out.append(W)
+            if b is not None:
+                out.append(b)
+        return out
+
+    # ------------------------------------------------------------------ checks at the boundary
+    def check_X(self, X: Any) -> np.ndarray:
+        return check_array("X", X, self.dtype, self.sizes[0])
+
+    def check_XY(self, X: Any, Y: Any, sample_weight: Any = None):
+        X = self.check_X(X)
+        Y = check_targets(Y, X.shape[0], self.sizes[-1], self.dtype)
+        return X, Y, check_sample_weight(sample_weight, X.shape[0], self.dtype)
+
+    # ------------------------------------------------------------------ the equations
+    def forward(self, X: Any, trace: Trace | None = None) -> Trace:
+        """Equations (1)–(2) for every layer. ``trace`` (from an earlier call with the same
+        batch size) is overwritten in place instead of allocating new arrays."""
+        return self._forward(self.check_X(X), trace)
+
+    def _forward(self, X: np.ndarray, trace: Trace | None = None) -> Trace:
+        if trace is None or trace.r[0].shape[0] != X.shape[0] or trace.r[0].dtype != X.dtype:
+            trace = self._empty_trace(X.shape[0])
+        trace.r[0] = X
+        r = X
+        for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
+            z = np.matmul(r, W, out=trace.z[k + 1])  # (1)
+            if b is not None:
+                z += b
+            r = f(z, out=trace.r[k + 1])  # (2)
+        return trace
+
+    def _empty_trace(self, n: int) -> Trace:
+        z: list[np.ndarray | None] = [None] + [np.empty((n, m), self.dtype) for m in self.sizes[1:]]
+        r: list[np.ndarray] = [np.empty((0, self.sizes[0]), self.dtype)]
+        r += [np.empty((n, m), self.dtype) for m in self.sizes[1:]]
+        return Trace(z=z, r=r)
+
+    def backward(
+        self,
+        trace: Trace,
+        Y: Any,
+        sample_weight: Any = None,
+        grads: Gradients | None = None,
+        input_gradient: bool = False,
+    ) -> Gradients:
+        """Equations (3)–(6): the gradient of C = Σ_i c_i C(ŷ_i, y_i) with c_i = 1/n (or the
+        normalised ``sample_weight``). ``grads`` from an earlier call is overwritten in place.
+        With ``input_gradient`` also dC_dr[0] = ∂C/∂X."""
+        X = trace.r[0]
+        Y = check_targets(Y, X.shape[0], self.sizes[-1], self.dtype)
+        w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
+        return self._backward(trace, Y, w, grads, input_gradient)
+
+    def _backward(self, trace, Y, sample_weight=None, grads=None, input_gradient=False) -> Gradients:
+        n = trace.r[0].shape[0]
+        c = 1.0 / n if sample_weight is None else row_weights(n, sample_weight, self.dtype)
+        grads = self._gradient_buffers(n, grads, input_gradient)
+        L = self.L
+        dC_dr_L, dC_dz_L = self.cost.output_error(
+            trace.z[L], trace.r[L], Y, c, self.activations[L], grads.dC_dr[L], grads.dC_dz[L]
+        )  # (3), (4)
+        grads.dC_dr[L], grads.dC_dz[L] = dC_dr_L, dC_dz_L
+        return self._propagate(trace, grads, input_gradient)
+
+    def backpropagate(self, trace: Trace, dC_dz_L: np.ndarray, input_gradient: bool = False) -> Gradients:
+        """Equations (4)–(6) from a given output error dC_dz[L] of shape (n, m_L): for
+        Jacobian–vector products and for any cost defined outside relunet."""
+        n = trace.r[0].shape[0]
+        grads = self._gradient_buffers(n, None, input_gradient)
+        grads.dC_dz[self.L] = np.asarray(dC_dz_L, dtype=self.dtype).reshape(n, self.sizes[-1])
+        grads.dC_dr[self.L] = None
+        return self._propagate(trace, grads, input_gradient)
+
+    def _propagate(self, trace: Trace, grads: Gradients, input_gradient: bool) -> Gradients:
+        ones = self._ones(trace.r[0].shape[0]) if self.bias else None
+        for k in range(self.L - 1, -1, -1):
+            dC_dz_next = grads.dC_dz[k + 1]
+            np.matmul(trace.r[k].T, dC_dz_next, out=grads.dC_dW[k])  # (6)
+            if ones is not None:
+                np.matmul(ones, dC_dz_next, out=grads.dC_db[k])  # (6): Σ over rows as ones @ dC_dz
+            if k > 0 or input_gradient:
+                np.matmul(dC_dz_next, self.W[k].T, out=grads.dC_dr[k])  # (5)
+            if k > 0:
+                self.activations[k].backprop(grads.dC_dr[k], trace.z[k], trace.r[k], out=grads.dC_dz[k])  # (4)
+        return grads
+
+    def _ones(self, n: int) -> np.ndarray:
+        ones = getattr(self, "_ones_cache", None)
+        if ones is None or ones.shape[0] != n or ones.dtype != self.dtype:
+            ones = np.ones(n, self.dtype)
+            self._ones_cache = ones
+        return ones
+
+    def _gradient_buffers(self, n: int, grads: Gradients | None, input_gradient: bool) -> Gradients:
+        fits = (
+            grads is not None
+            and grads.dC_dz[-1] is not None
+            and grads.dC_dz[-1].shape[0] == n
+            and grads.dC_dz[-1].dtype == self.dtype
+            and (grads.dC_dr[0] is not None) == input_gradient
+        )
+        if fits:
+            return grads
+        dt = self.dtype
+        m = self.sizes
+        return Gradients(
+            dC_dW=[np.empty_like(W) for W in self.W],
+            dC_db=[None if b is None else np.empty_like(b) for b in self.b],
+            dC_dz=[None] + [np.empty((n, m_k), dt) for m_k in m[1:]],
+            dC_dr=[np.empty((n, m[0]), dt) if input_gradient else None] + [np.empty((n, m_k), dt) for m_k in m[1:]],
+        )
+
+    # ------------------------------------------------------------------ conveniences
+    def predict(self, X: Any) -> np.ndarray:
+        """ŷ = r[L], shape (n, m_L)."""
+        return self.forward(X).r[-1]
+
+    def loss(self, X: Any, Y: Any, sample_weight: Any = None) -> float:
+        """The cost C on (X, Y), averaged over rows (weighted by ``sample_weight``)."""
+        X, Y, w = self.check_XY(X, Y, sample_weight)
+        trace = self._forward(X)
+        return float(self._loss(trace, Y, w))
+
+    def _loss(self, trace: Trace, Y: np.ndarray, sample_weight: np.ndarray | None = None) -> np.floating:
+        n = Y.shape[0]
+        c = 1.0 / n if sample_weight is None else row_weights(n, sample_weight, self.dtype)
+        return self.cost.value(trace.z[-1], trace.r[-1], Y, c)
+
+    def gradient(self, X: Any, Y: Any, sample_weight: Any = None) -> Gradients:
+        """Forward then backward on (X, Y); ``.loss`` holds C."""
+        X, Y, w = self.check_XY(X, Y, sample_weight)
+        trace = self._forward(X)
+        grads = self._backward(trace, Y, w)
+        grads.loss = float(self._loss(trace, Y, w))
+        return grads
+
+    def copy(self, dtype: Any = None) -> Network:
+        """A deep copy, optionally cast to another float dtype."""
+        new = object.__new__(Network)
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_ones_cache"})
+        new.dtype = self.dtype if dtype is None else check_dtype(dtype)
+        new.activations = list(self.activations)
+        new.W = [W.astype(new.dtype, copy=True) for W in self.W]
+        new.b = [None if b is None else b.astype(new.dtype, copy=True) for b in self.b]
+        return new
+
+    def config(self) -> dict[str, Any]:
+        """The architecture as plain JSON-able values (names and constructor parameters)."""
+        return {
+            "sizes": list(self.sizes),
+            "activations": [{"name": f.name, "params": f.params()} for f in self.activations[1:]],
+            "cost": self.cost.name,
+            "bias": self.bias,
+            "init": {"name": self.init.name, "params": self.init.params()},
+            "dtype": self.dtype.name,
+        }
+
+    def __repr__(self) -> str:
+        hidden = {repr(f) for f in self.activations[1:-1]}
+        act = hidden.pop() if len(hidden) == 1 else "mixed"
+        return (
+            f"Network(sizes={list(self.sizes)}, activation={act}, output_activation={self.activations[-1]!r}, "
+            f"cost={self.cost.name!r}, bias={self.bias}, dtype={self.dtype.name})"
+        )
