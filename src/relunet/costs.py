@@ -116,8 +116,8 @@ class SoftmaxCrossEntropy(Cost):
     def output_error(self, z_L, r_L, Y, c, f, dC_dr_out=None, dC_dz_out=None):
         dC_dz = np.subtract(r_L, Y, out=dC_dz_out)
         np.multiply(dC_dz, c, out=dC_dz)
-        # ∂C/∂p = −c y / p; infinite where p underflows to 0 and y > 0 (only dC_dz is used).
-        with np.errstate(divide="ignore", invalid="ignore"):
+        # ∂C/∂p = −c y / p; infinite where p is (nearly) 0 and y > 0 (only dC_dz is used).
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             dC_dr = np.negative(c * np.where(Y == 0, 0, Y / r_L), out=dC_dr_out)
         return dC_dr, dC_dz
 
@@ -139,7 +139,7 @@ class SigmoidBinaryCrossEntropy(Cost):
         dC_dz = np.subtract(r_L, Y, out=dC_dz_out)
         np.multiply(dC_dz, c, out=dC_dz)
         # ∂C/∂p = c (p − y) / (p (1 − p)) = dC_dz / f'(z)
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             dC_dr = np.divide(dC_dz, Sigmoid().derivative(z_L), out=dC_dr_out)
         return dC_dr, dC_dz
 
