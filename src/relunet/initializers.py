@@ -36,9 +36,14 @@ def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     """An explicit Generator from an int seed, a Generator, or None (fresh entropy)."""
     if isinstance(seed, np.random.Generator):
         return seed
-    if seed is None or (isinstance(seed, (int, np.integer)) and not isinstance(seed, bool) and seed >= 0):
-        return np.random.default_rng(seed)
-    raise TypeError(f"seed must be a non-negative int, a numpy.random.Generator or None (got {seed!r})")
+    rule = "seed must be a non-negative int, a numpy.random.Generator or None"
+    if seed is None:
+        return np.random.default_rng()
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
+        raise TypeError(f"{rule} (got {seed!r})")
+    if seed < 0:
+        raise ValueError(f"{rule} (got {seed!r})")
+    return np.random.default_rng(seed)
 
 
 def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
