@@ -17,10 +17,58 @@ from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, Squared
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
 from .network import Gradients, Network, Trace
+from .optimizers import (
+    SGD,
+    Adam,
+    AdamW,
+    Adaptive,
+    Cosine,
+    InvScaling,
+    Optimizer,
+    Schedule,
+    StepDecay,
+    get_optimizer,
+    get_schedule,
+)
+from .training import (
+    Callback,
+    DivergenceError,
+    EpochInfo,
+    History,
+    ProgressCallback,
+    StepInfo,
+    StopTraining,
+    fit,
+)
+from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adaptive",
+    "Cosine",
+    "InvScaling",
+    "Optimizer",
+    "Schedule",
+    "StepDecay",
+    "get_optimizer",
+    "get_schedule",
+    "Callback",
+    "DivergenceError",
+    "EpochInfo",
+    "History",
+    "ProgressCallback",
+    "StepInfo",
+    "StopTraining",
+    "fit",
+    "Checkpoint",
+    "ModelFileError",
+    "load",
+    "load_checkpoint",
+    "save",
     "Activation",
     "Cost",
     "GradCheckReport",

@@ -1,0 +1,526 @@
+"""Training: mini-batches, epochs, validation, early stopping, callbacks, History. No printing.
+
+One step on the rows B of a batch is equations (1)–(6) followed by the optimizer's rule::
+
+    trace = forward(X_B);  C_B = cost(trace, Y_B);  g = backward(trace, Y_B);  opt.step(θ, g)
+
+The training loss of an epoch is the mean of the batch losses weighted by each batch's share of
+the rows (by its total sample weight when ``sample_weight`` is given), each taken before that
+batch's update — scikit-learn's ``loss_curve_`` does the same. It is the cost alone: an L2
+penalty of the optimizer is not added.
+
+Epochs are counted from 0. The order of an epoch's rows is drawn from a generator seeded by
+(seed, epoch index) alone, so training resumed at ``initial_epoch = N`` continues the very same
+sequence as an unbroken run.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ._validation import check_positive_int
+from .network import Gradients, Network, Trace
+from .optimizers import Adam, Optimizer, get_optimizer
+
+__all__ = [
+    "fit",
+    "History",
+    "Callback",
+    "ProgressCallback",
+    "StepInfo",
+    "EpochInfo",
+    "StopTraining",
+    "DivergenceError",
+]
+
+
+class StopTraining(Exception):
+    """Raise from a callback to end training after the current step or epoch (not an error)."""
+
+
+class DivergenceError(ValueError, ArithmeticError):
+    """The loss or a gradient became non-finite; the network keeps the parameters it had before
+    the failing step.
+
+    Attributes: ``epoch`` (0-based), ``batch`` (0-based, within the epoch), ``step`` (1-based
+    count of updates in this call, the one that was refused), ``layer`` (k of ``quantity``),
+    ``quantity`` ("z[k]", "r[k]", "loss", "dC_dz[k]", "dC_dW[k]", "dC_db[k]" or "W[k]"/"b[k]"),
+    ``where`` ("forward", "loss", "backward" or "parameters") and ``history`` (the epochs finished).
+    """
+
+    def __init__(self, epoch: int, batch: int, step: int, where: str, layer: int, quantity: str) -> None:
+        self.epoch, self.batch, self.step = epoch, batch, step
+        self.where, self.layer, self.quantity = where, layer, quantity
+        self.history: History | None = None
+        place = {
+            "forward": f"in the forward pass at layer {layer}",
+            "loss": "in the loss (the outputs are finite)",
+            "backward": f"in the backward pass at layer {layer}",
+            "parameters": f"in the parameters of layer {layer}",
+        }[where]
+        super().__init__(
+            f"training diverged at epoch {epoch}, batch {batch} (step {step}): {quantity} is not finite "
+            f"{place}; the network keeps the last finite parameters (try a smaller learning rate or clip_norm)"
+        )
+
+
+# ---------------------------------------------------------------------------- records
+@dataclass
+class History:
+    """What :func:`fit` did, one entry per epoch run (``epochs`` holds their 0-based indices).
+
+    ``val_loss`` is empty without validation data. ``best_epoch``/``best_loss`` refer to the
+    monitored loss (``monitor``: "val_loss" with validation data, else "train_loss").
+    ``steps`` counts the optimizer updates of this call.
+    """
+
+    epochs: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    lr: list[float] = field(default_factory=list)
+    epoch_time: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
+    best_loss: float | None = None
+    monitor: str = "train_loss"
+    stopped_early: bool = False
+    stop_reason: str | None = None
+    restored_best: bool = False
+    steps: int = 0
+    seed: int | None = None
+
+    def __len__(self) -> int:
+        return len(self.epochs)
+
+    @property
+    def wall_time(self) -> float:
+        return float(sum(self.epoch_time))
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values (non-finite losses become None)."""
+
+        def clean(v):
+            return None if v is None or not math.isfinite(v) else float(v)
+
+        return {
+            "epochs": list(self.epochs),
+            "train_loss": [clean(v) for v in self.train_loss],
+            "val_loss": [clean(v) for v in self.val_loss],
+            "lr": list(self.lr),
+            "epoch_time": list(self.epoch_time),
+            "best_epoch": self.best_epoch,
+            "best_loss": clean(self.best_loss),
+            "monitor": self.monitor,
+            "stopped_early": self.stopped_early,
+            "stop_reason": self.stop_reason,
+            "restored_best": self.restored_best,
+            "steps": self.steps,
+            "seed": self.seed,
+        }
+
+
+@dataclass
+class StepInfo:
+    """Passed to ``on_step`` after each update. ``step`` counts updates in this call (from 1)."""
+
+    epoch: int
+    batch: int
+    step: int
+    loss: float
+    lr: float
+    batch_size: int
+    net: Network
+    optimizer: Optimizer
+    grads: Gradients
+
+
+@dataclass
+class EpochInfo:
+    """Passed to ``on_epoch`` after each epoch; ``elapsed``/``eta`` in seconds (eta: the mean
+    epoch time so far times the epochs left)."""
+
+    epoch: int
+    epochs_done: int
+    epochs_total: int
+    train_loss: float
+    val_loss: float | None
+    lr: float
+    elapsed: float
+    eta: float
+    net: Network
+    optimizer: Optimizer
+    history: History
+
+
+class Callback:
+    """Hooks called by :func:`fit`. ``on_step``/``on_epoch`` may return True (or raise
+    :class:`StopTraining`) to stop training. A plain callable given as a callback is called
+    like ``on_epoch``."""
+
+    def on_train_begin(self, net: Network, optimizer: Optimizer) -> None:
+        pass
+
+    def on_step(self, info: StepInfo) -> bool | None:
+        return None
+
+    def on_epoch(self, info: EpochInfo) -> bool | None:
+        return None
+
+    def on_train_end(self, history: History) -> None:
+        pass
+
+
+class ProgressCallback(Callback):
+    """Calls ``report(info)`` with the :class:`EpochInfo` (epoch, train_loss, val_loss, elapsed,
+    eta) every ``every`` epochs and after the last one: the hook a progress bar plugs into."""
+
+    def __init__(self, report: Callable[[EpochInfo], Any], every: int = 1) -> None:
+        if not callable(report):
+            raise TypeError(f"report must be callable (got {type(report).__name__})")
+        self.report = report
+        self.every = check_positive_int("every", every)
+
+    def on_epoch(self, info):
+        if info.epochs_done % self.every == 0 or info.epochs_done == info.epochs_total:
+            self.report(info)
+        return None
+
+
+def _hooks(callbacks: Any):
+    if callbacks is None:
+        callbacks = ()
+    if isinstance(callbacks, (Callback,)) or callable(callbacks) and not isinstance(callbacks, (list, tuple)):
+        callbacks = [callbacks]
+    if not isinstance(callbacks, (list, tuple)):
+        raise TypeError(f"callbacks must be a list of Callback objects or callables (got {type(callbacks).__name__})")
+    begin, step, epoch, end = [], [], [], []
+    for cb in callbacks:
+        has_hook = False
+        for name, hooks in (("on_train_begin", begin), ("on_step", step), ("on_epoch", epoch), ("on_train_end", end)):
+            fn = getattr(cb, name, None)
+            if fn is None:
+                continue
+            has_hook = True
+            if isinstance(cb, Callback) and getattr(type(cb), name) is getattr(Callback, name):
+                continue  # not overridden: skip the call
+            hooks.append(fn)
+        if not has_hook:
+            if not callable(cb):
+                raise TypeError(
+                    f"each callback must have on_step/on_epoch methods or be callable (got {type(cb).__name__})"
+                )
+            epoch.append(cb)
+    return begin, step, epoch, end
+
+
+# ---------------------------------------------------------------------------- checks
+def _check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False (got {value!r})")
+    return bool(value)
+
+
+def _check_seed(seed: Any) -> int | None:
+    if seed is None:
+        return None
+    if isinstance(seed, np.random.Generator):
+        return int(seed.integers(2**63 - 1))
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise TypeError(f"seed must be a non-negative int, a numpy.random.Generator or None (got {seed!r})")
+    return int(seed)
+
+
+def _epoch_rng(seed: int, epoch: int) -> np.random.Generator:
+    """The generator of one epoch: a function of (seed, epoch index) only."""
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(0, epoch)))
+
+
+def _split_rng(seed: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1,)))
+
+
+def _validation_split(net, X, Y, w, validation_data, validation_fraction, seed):
+    """(X_train, Y_train, w_train, X_val, Y_val, w_val); the val arrays are None without validation."""
+    if validation_data is not None and validation_fraction is not None:
+        raise ValueError("give validation_data or validation_fraction, not both")
+    if validation_data is not None:
+        if not isinstance(validation_data, (tuple, list)) or len(validation_data) not in (2, 3):
+            raise TypeError("validation_data must be a tuple (X_val, Y_val) or (X_val, Y_val, sample_weight_val)")
+        Xv, Yv, wv = (*validation_data, None)[:3]
+        try:
+            Xv, Yv, wv = net.check_XY(Xv, Yv, wv)
+        except (ValueError, TypeError) as exc:
+            raise type(exc)(f"validation_data: {exc}") from None
+        return X, Y, w, Xv, Yv, wv
+    if validation_fraction is None:
+        return X, Y, w, None, None, None
+    if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (float, int, np.floating)):
+        raise TypeError(f"validation_fraction must be a number in (0, 1) (got {validation_fraction!r})")
+    if not 0.0 < float(validation_fraction) < 1.0:
+        raise ValueError(f"validation_fraction must be in (0, 1) (got {validation_fraction!r})")
+    n = X.shape[0]
+    n_val = math.ceil(float(validation_fraction) * n)
+    if n_val < 1 or n - n_val < 1:
+        raise ValueError(
+            f"validation_fraction={validation_fraction} of {n} rows leaves {n_val} validation and "
+            f"{n - n_val} training rows; both must be at least 1"
+        )
+    order = _split_rng(seed).permutation(n)
+    val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
+    w_tr = None if w is None else w[train]
+    w_val = None if w is None else w[val]
+    if w_tr is not None and w_tr.sum() <= 0:
+        raise ValueError("sample_weight of the training rows must have a positive sum")
+    if w_val is not None and w_val.sum() <= 0:
+        raise ValueError("sample_weight of the validation rows must have a positive sum")
+    return X[train], Y[train], w_tr, X[val], Y[val], w_val
+
+
+# ---------------------------------------------------------------------------- divergence
+def _all_finite_fast(arrays: Sequence[np.ndarray]) -> bool:
+    """One reduction per array; a non-finite sum is confirmed element-wise (a huge finite array
+    can overflow its sum)."""
+    for a in arrays:
+        if not math.isfinite(np.add.reduce(a, axis=None)) and not np.isfinite(a).all():
+            return False
+    return True
+
+
+def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) -> tuple[str, int, str]:
+    """(where, layer, quantity) of the first non-finite value along the step's computation."""
+    for k in range(1, net.L + 1):
+        if not np.isfinite(trace.z[k]).all():
+            if not np.isfinite(net.W[k - 1]).all():
+                return "parameters", k - 1, f"W[{k - 1}]"
+            if net.b[k - 1] is not None and not np.isfinite(net.b[k - 1]).all():
+                return "parameters", k - 1, f"b[{k - 1}]"
+            return "forward", k, f"z[{k}]"
+        if not np.isfinite(trace.r[k]).all():
+            return "forward", k, f"r[{k}]"
+    if not math.isfinite(loss):
+        return "loss", net.L, "loss"
+    if grads is not None:
+        for k in range(net.L - 1, -1, -1):  # backward order: the output layer first
+            dz = grads.dC_dz[k + 1]
+            if dz is not None and not np.isfinite(dz).all():
+                return "backward", k + 1, f"dC_dz[{k + 1}]"
+            if not np.isfinite(grads.dC_dW[k]).all():
+                return "backward", k, f"dC_dW[{k}]"
+            if grads.dC_db[k] is not None and not np.isfinite(grads.dC_db[k]).all():
+                return "backward", k, f"dC_db[{k}]"
+    return "backward", 0, "gradient"
+
+
+# ---------------------------------------------------------------------------- fit
+def fit(
+    net: Network,
+    X: Any,
+    Y: Any,
+    optimizer: Optimizer | str | None = None,
+    epochs: int = 10,
+    batch_size: int | None = 32,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = None,
+    validation_data: tuple | None = None,
+    validation_fraction: float | None = None,
+    early_stopping: bool = False,
+    patience: int = 10,
+    tol: float = 0.0,
+    restore_best: bool = True,
+    callbacks: Sequence[Any] | None = None,
+    sample_weight: Any = None,
+    initial_epoch: int | None = None,
+) -> History:
+    """Train ``net`` in place on (X, Y) of shapes (n, m_0), (n, m_L) and return a :class:`History`.
+
+    optimizer : an Optimizer, a name ("sgd", "adam", "adamw"), or None for ``Adam()``. Its state
+        carries over between calls (one optimizer per network).
+    epochs : epochs to run in this call; ``initial_epoch`` is the index of the first (default: the
+        optimizer's count of finished epochs, so a second call continues the first).
+    batch_size : rows per step (the last batch of an epoch may be smaller); None or more than n
+        means the full batch.
+    shuffle, seed : permute the rows each epoch with a generator seeded by (seed, epoch); the same
+        seed gives the same result bit for bit. seed None draws one (kept in ``History.seed``).
+    validation_data : (X_val, Y_val) or (X_val, Y_val, w_val); or ``validation_fraction`` of the
+        rows, drawn with the seed, is held out.
+    early_stopping : stop when the monitored loss (validation loss if there is validation data,
+        else training loss) has not fallen below best − ``tol`` for ``patience`` consecutive
+        epochs; with ``restore_best`` the parameters of the best epoch are put back at the end.
+    callbacks : :class:`Callback` objects (or objects with ``on_step``/``on_epoch``) or callables
+        (called after each epoch); returning True or raising :class:`StopTraining` stops.
+    sample_weight : (n,) non-negative row weights; a batch's cost is Σ w_i C_i / Σ w_i.
+
+    Raises :class:`DivergenceError` if the loss or a gradient becomes non-finite (before that
+    step's update, so the network keeps its last finite parameters).
+    """
+    # ---------------------------------------------------------------- validate once
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a relunet Network (got {type(net).__name__})")
+    optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
+    epochs = check_positive_int("epochs", epochs)
+    if batch_size is not None:
+        batch_size = check_positive_int("batch_size", batch_size)
+    shuffle = _check_bool("shuffle", shuffle)
+    early_stopping = _check_bool("early_stopping", early_stopping)
+    restore_best = _check_bool("restore_best", restore_best)
+    patience = check_positive_int("patience", patience)
+    if isinstance(tol, bool) or not isinstance(tol, (int, float, np.floating)) or not (tol >= 0 and math.isfinite(tol)):
+        raise ValueError(f"tol must be a finite number >= 0 (got {tol!r})")
+    if initial_epoch is None:
+        initial_epoch = optimizer.epoch
+    elif isinstance(initial_epoch, bool) or not isinstance(initial_epoch, (int, np.integer)) or initial_epoch < 0:
+        raise ValueError(f"initial_epoch must be a non-negative int (got {initial_epoch!r})")
+    initial_epoch = int(initial_epoch)
+    begin_hooks, step_hooks, epoch_hooks, end_hooks = _hooks(callbacks)
+    seed = _check_seed(seed)
+    if seed is None and (shuffle or validation_fraction is not None):
+        seed = int(np.random.SeedSequence().generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
+
+    X, Y, w = net.check_XY(X, Y, sample_weight)
+    X, Y, w, Xv, Yv, wv = _validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
+    has_val = Xv is not None
+    n = X.shape[0]
+    bs = n if batch_size is None else min(batch_size, n)
+    starts = range(0, n, bs)
+    n_batches = len(starts)
+
+    # ---------------------------------------------------------------- buffers, reused every step
+    if shuffle:
+        Xs, Ys = np.empty_like(X), np.empty_like(Y)
+        ws = None if w is None else np.empty_like(w)
+    else:
+        Xs, Ys, ws = X, Y, w
+    params = net.parameters()
+    traces: dict[int, Trace] = {}
+    grad_bufs: dict[int, tuple[Gradients, list[np.ndarray]]] = {}
+    val_trace: Trace | None = None
+    best_params = [np.empty_like(p) for p in params] if early_stopping and restore_best else None
+
+    history = History(monitor="val_loss" if has_val else "train_loss", seed=seed)
+    best, bad_epochs, step = math.inf, 0, 0
+    total_epochs = initial_epoch + epochs
+    t_start = time.perf_counter()
+    for hook in begin_hooks:
+        hook(net, optimizer)
+
+    stop_reason: str | None = None
+    for epoch in range(initial_epoch, total_epochs):
+        t0 = time.perf_counter()
+        lr = optimizer.begin_epoch()
+        if shuffle:
+            perm = _epoch_rng(seed, epoch).permutation(n)
+            np.take(X, perm, axis=0, out=Xs)
+            np.take(Y, perm, axis=0, out=Ys)
+            if w is not None:
+                np.take(w, perm, axis=0, out=ws)
+        loss_sum = 0.0
+        weight_sum = 0.0
+        for batch, i in enumerate(starts):
+            Xb, Yb = Xs[i : i + bs], Ys[i : i + bs]
+            wb = None if ws is None else ws[i : i + bs]
+            nb = Xb.shape[0]
+            if wb is not None:
+                wsum = float(wb.sum())
+                if wsum <= 0:  # every row of this batch weighs 0: nothing to learn from it
+                    continue
+            else:
+                wsum = float(nb)
+            trace = traces[nb] = net._forward(Xb, traces.get(nb))  # (1)-(2)
+            loss = float(net._loss(trace, Yb, wb))
+            cached = grad_bufs.get(nb)
+            grads = net._backward(trace, Yb, wb, cached[0] if cached else None)  # (3)-(6)
+            if cached is None or cached[0] is not grads:
+                cached = grad_bufs[nb] = (grads, grads.parameters())
+            g = cached[1]
+            if not (math.isfinite(loss) and _all_finite_fast(g)):
+                where, layer, quantity = _locate(net, trace, grads, loss)
+                err = DivergenceError(epoch, batch, step + 1, where, layer, quantity)
+                err.history = history
+                raise err
+            optimizer.step(params, g)
+            step += 1
+            loss_sum += loss * wsum
+            weight_sum += wsum
+            if step_hooks:
+                info = StepInfo(epoch, batch, step, loss, lr, nb, net, optimizer, grads)
+                if _call_hooks(step_hooks, info):
+                    stop_reason = "callback"
+                    break
+
+        # ------------------------------------------------------------ end of epoch
+        train_loss = loss_sum / weight_sum if weight_sum > 0 else math.nan
+        val_loss = None
+        if has_val:
+            val_trace = net._forward(Xv, val_trace)
+            val_loss = float(net._loss(val_trace, Yv, wv))
+        monitored = val_loss if has_val else train_loss
+        optimizer.end_epoch(n, monitored)
+        history.epochs.append(epoch)
+        history.train_loss.append(train_loss)
+        if has_val:
+            history.val_loss.append(val_loss)
+        history.lr.append(lr)
+        history.epoch_time.append(time.perf_counter() - t0)
+        history.steps = step
+
+        if monitored < best - tol:
+            bad_epochs = 0
+        else:
+            bad_epochs += 1
+        if monitored < best:
+            best = monitored
+            history.best_epoch, history.best_loss = epoch, monitored
+            if best_params is not None:
+                for b, p in zip(best_params, params):
+                    np.copyto(b, p)
+
+        if stop_reason is None and early_stopping and bad_epochs >= patience:
+            stop_reason = "early_stopping"
+        if stop_reason is None and optimizer.schedule.exhausted:
+            stop_reason = "lr_schedule"
+        if epoch_hooks:
+            done = epoch - initial_epoch + 1
+            elapsed = time.perf_counter() - t_start
+            info = EpochInfo(
+                epoch=epoch,
+                epochs_done=done,
+                epochs_total=epochs,
+                train_loss=train_loss,
+                val_loss=val_loss,
+                lr=lr,
+                elapsed=elapsed,
+                eta=elapsed / done * (epochs - done),
+                net=net,
+                optimizer=optimizer,
+                history=history,
+            )
+            if _call_hooks(epoch_hooks, info) and stop_reason is None:
+                stop_reason = "callback"
+        if stop_reason is not None:
+            break
+
+    if stop_reason is not None:
+        history.stopped_early, history.stop_reason = True, stop_reason
+    if best_params is not None and history.best_epoch is not None and history.best_epoch != history.epochs[-1]:
+        for p, b in zip(params, best_params):
+            np.copyto(p, b)
+        history.restored_best = True
+    for hook in end_hooks:
+        hook(history)
+    return history
+
+
+def _call_hooks(hooks: list[Callable[[Any], Any]], info: Any) -> bool:
+    stop = False
+    for hook in hooks:
+        try:
+            if hook(info) is True:
+                stop = True
+        except StopTraining:
+            stop = True
+    return stop
