@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_positive_int
 from .initializers import as_generator
 from .network import Network
 
@@ -124,10 +125,16 @@ def check_gradients(
         directions per parameter array) or "auto" (coordinates up to ``max_coordinates``).
     The check runs on a float64 copy of ``net``; ``net`` itself is not modified.
     """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a relunet.Network (got {type(net).__name__})")
     if mode not in ("auto", "coordinates", "directions"):
         raise ValueError(f"mode must be 'auto', 'coordinates' or 'directions' (got {mode!r})")
-    if not (isinstance(h, (int, float)) and 0 < h < 1):
+    if isinstance(h, bool) or not (isinstance(h, (int, float)) and 0 < h < 1):
         raise ValueError(f"h must be a step in (0, 1) (got {h!r})")
+    if isinstance(tolerance, bool) or not (isinstance(tolerance, (int, float)) and 0 < tolerance < np.inf):
+        raise ValueError(f"tolerance must be a finite number > 0 (got {tolerance!r})")
+    n_directions = check_positive_int("n_directions", n_directions)
+    max_coordinates = check_positive_int("max_coordinates", max_coordinates)
     net64 = net.copy(np.float64)
     X, Y, w = net64.check_XY(X, Y, sample_weight)
     grads = net64.gradient(X, Y, w)
