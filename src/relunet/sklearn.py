@@ -1,0 +1,570 @@
+"""scikit-learn estimators around :class:`relunet.Network` and :func:`relunet.fit`.
+
+``ReLUNetRegressor``: identity output, cost C = ½ Σ_outputs (y − ŷ)² averaged over rows (one or
+several targets). ``ReLUNetClassifier`` picks the fused output/cost pair from the targets:
+
+- binary y (two classes): one sigmoid output p = P(classes_[1]), binary cross-entropy;
+- multiclass y (three or more classes): a softmax output per class, cross-entropy;
+- multilabel y (a 0/1 indicator matrix): one sigmoid output per label, binary cross-entropy.
+
+Both build every object through relunet's registries (activation, initializer, optimizer and
+schedule names), keep float32 inputs in float32 (the network's dtype follows X unless ``dtype``
+is given), and expose the fitted :class:`relunet.Network` as ``net_``. This module imports
+scikit-learn; ``import relunet`` does not import this module.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+import warnings
+from numbers import Integral, Real
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils import check_random_state
+from sklearn.utils.multiclass import type_of_target
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+
+from .activations import ACTIVATIONS, get_activation
+from .network import Network
+from .optimizers import OPTIMIZERS, get_optimizer, get_schedule
+
+__all__ = ["ReLUNetRegressor", "ReLUNetClassifier"]
+
+_SCHEDULES = ("constant", "invscaling", "adaptive")
+_DTYPES = {None: None, "float32": np.float32, "float64": np.float64}
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+class _ReLUNetBase(BaseEstimator):
+    """Parameters shared by the regressor and the classifier (see their docstrings)."""
+
+    def __init__(
+        self,
+        hidden_layer_sizes=(100,),
+        activation="relu",
+        *,
+        step_at_zero=1.0,
+        init="he",
+        bias=True,
+        optimizer="adam",
+        learning_rate_init=1e-3,
+        learning_rate="constant",
+        power_t=0.5,
+        momentum=0.9,
+        nesterov=True,
+        beta_1=0.9,
+        beta_2=0.999,
+        epsilon=1e-8,
+        alpha=1e-4,
+        batch_size="auto",
+        max_iter=200,
+        shuffle=True,
+        tol=1e-4,
+        early_stopping=False,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        random_state=None,
+        warm_start=False,
+        dtype=None,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.step_at_zero = step_at_zero
+        self.init = init
+        self.bias = bias
+        self.optimizer = optimizer
+        self.learning_rate_init = learning_rate_init
+        self.learning_rate = learning_rate
+        self.power_t = power_t
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.shuffle = shuffle
+        self.tol = tol
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.random_state = random_state
+        self.warm_start = warm_start
+        self.dtype = dtype
+
+    # ------------------------------------------------------------------ the parts a subclass sets
+    def _output(self, n_outputs: int) -> tuple[str, str]:
+        """(output_activation, cost) names for the network's last layer."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ parameter checks
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        h = self.hidden_layer_sizes
+        if _is_int(h):
+            h = (h,)
+        if isinstance(h, (str, bytes)) or not hasattr(h, "__iter__"):
+            raise TypeError(f"hidden_layer_sizes must be an int or a sequence of ints (got {h!r})")
+        h = tuple(h)
+        for m in h:
+            if not _is_int(m) or m < 1:
+                raise ValueError(f"hidden_layer_sizes must hold positive ints (got {self.hidden_layer_sizes!r})")
+        return tuple(int(m) for m in h)
+
+    def _check_params(self) -> None:
+        self._hidden_sizes()
+        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS or self.activation == "softmax":
+            valid = ", ".join(sorted(a for a in ACTIVATIONS if a != "softmax"))
+            raise ValueError(f"activation must be one of {valid} (got {self.activation!r})")
+        if self.step_at_zero not in (0, 0.5, 1) or isinstance(self.step_at_zero, bool):
+            raise ValueError(f"step_at_zero must be 0, 0.5 or 1 (got {self.step_at_zero!r})")
+        if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(sorted(OPTIMIZERS))} (got {self.optimizer!r})")
+        if self.learning_rate not in _SCHEDULES:
+            raise ValueError(f"learning_rate must be one of {', '.join(_SCHEDULES)} (got {self.learning_rate!r})")
+        if not _is_real(self.learning_rate_init) or self.learning_rate_init <= 0:
+            raise ValueError(f"learning_rate_init must be a finite number > 0 (got {self.learning_rate_init!r})")
+        for name in ("alpha", "tol", "power_t"):
+            v = getattr(self, name)
+            if not _is_real(v) or v < 0:
+                raise ValueError(f"{name} must be a finite number >= 0 (got {v!r})")
+        for name in ("momentum", "beta_1", "beta_2"):
+            v = getattr(self, name)
+            if not _is_real(v) or not 0 <= v < 1:
+                raise ValueError(f"{name} must be in [0, 1) (got {v!r})")
+        if not _is_real(self.epsilon) or self.epsilon <= 0:
+            raise ValueError(f"epsilon must be a finite number > 0 (got {self.epsilon!r})")
+        if not (self.batch_size == "auto" or (_is_int(self.batch_size) and self.batch_size >= 1)):
+            raise ValueError(f"batch_size must be 'auto' or a positive int (got {self.batch_size!r})")
+        for name in ("max_iter", "n_iter_no_change"):
+            v = getattr(self, name)
+            if not _is_int(v) or v < 1:
+                raise ValueError(f"{name} must be a positive int (got {v!r})")
+        if not _is_real(self.validation_fraction) or not 0 < self.validation_fraction < 1:
+            raise ValueError(f"validation_fraction must be in (0, 1) (got {self.validation_fraction!r})")
+        for name in ("bias", "shuffle", "early_stopping", "warm_start", "nesterov"):
+            if not isinstance(getattr(self, name), (bool, np.bool_)):
+                raise TypeError(f"{name} must be True or False (got {getattr(self, name)!r})")
+        if self.dtype not in _DTYPES:
+            raise ValueError(f"dtype must be None, 'float32' or 'float64' (got {self.dtype!r})")
+
+    # ------------------------------------------------------------------ building the parts
+    def _hidden_activation(self):
+        constructor = ACTIVATIONS[self.activation]
+        try:
+            takes_step = "step_at_zero" in inspect.signature(constructor).parameters
+        except (TypeError, ValueError):
+            takes_step = False
+        if takes_step:
+            return get_activation(self.activation, step_at_zero=float(self.step_at_zero))
+        return get_activation(self.activation)
+
+    def _build_network(self, n_features: int, n_outputs: int, dtype: np.dtype, seed: int) -> Network:
+        output_activation, cost = self._output(n_outputs)
+        return Network(
+            [n_features, *self._hidden_sizes(), n_outputs],
+            activation=self._hidden_activation(),
+            output_activation=output_activation,
+            cost=cost,
+            bias=bool(self.bias),
+            init=self.init,
+            seed=seed,
+            dtype=dtype,
+        )
+
+    def _build_optimizer(self):
+        """The optimizer through the registry, given only the settings its constructor takes
+        (its L2 strength is set per fit call by :meth:`_set_l2`)."""
+        if self.learning_rate == "invscaling":
+            schedule = get_schedule("invscaling", power_t=float(self.power_t))
+        elif self.learning_rate == "adaptive":
+            schedule = get_schedule("adaptive", patience=self.n_iter_no_change + 1, tol=float(self.tol))
+        else:
+            schedule = get_schedule("constant")
+        offered = {
+            "lr": float(self.learning_rate_init),
+            "momentum": float(self.momentum),
+            "nesterov": bool(self.nesterov) and self.momentum > 0,
+            "beta1": float(self.beta_1),
+            "beta2": float(self.beta_2),
+            "eps": float(self.epsilon),
+            "schedule": schedule,
+        }
+        accepted = inspect.signature(OPTIMIZERS[self.optimizer]).parameters
+        return get_optimizer(self.optimizer, **{k: v for k, v in offered.items() if k in accepted})
+
+    def _batch_size(self, n: int) -> int:
+        return min(200, n) if self.batch_size == "auto" else min(int(self.batch_size), n)
+
+    def _net_dtype(self, X: np.ndarray) -> np.dtype:
+        forced = _DTYPES[self.dtype]
+        return np.dtype(forced) if forced is not None else (np.dtype(np.float32) if X.dtype == np.float32 else np.dtype(np.float64))
+
+    # ------------------------------------------------------------------ fitting
+    def _validate_X(self, X, reset: bool) -> np.ndarray:
+        return validate_data(self, X, reset=reset, dtype=(np.float64, np.float32))
+
+    def _targets(self, y, first: bool, classes=None) -> np.ndarray:
+        """Y of shape (n, m_L) in the targets' encoding (set up on the first fit)."""
+        raise NotImplementedError
+
+    def _fit(self, X, y, sample_weight, incremental: bool, classes=None):
+        self._check_params()
+        first = not (incremental or self.warm_start) or not hasattr(self, "net_")
+        X, y = validate_data(
+            self, X, y, reset=first, multi_output=True, dtype=(np.float64, np.float32), y_numeric=self._y_numeric
+        )
+        if y.ndim == 2 and y.shape[1] == 1 and self._ravel_column_y:
+            y = column_or_1d(y, warn=True)
+        dtype = self._net_dtype(X) if first else self.net_.dtype
+        w = None
+        if sample_weight is not None:
+            w = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
+        Y = self._targets(y, first=first, classes=classes)
+        if w is not None:
+            self._check_weighted_classes(Y, w)
+        X = X.astype(dtype, copy=False)
+        Y = Y.astype(dtype, copy=False)
+        if first:
+            # three seeds drawn once: the weights, the row order of epoch e (a function of
+            # (seed, e), so warm starts and partial_fit continue one sequence), the validation split
+            rs = check_random_state(self.random_state)
+            init_seed, self._shuffle_seed, self._split_seed = (int(s) for s in rs.randint(np.iinfo(np.int32).max, size=3))
+            self.net_ = self._build_network(X.shape[1], Y.shape[1], dtype, init_seed)
+            self.n_iter_ = 0
+            self.t_ = 0
+            self.loss_curve_ = []
+            self.validation_loss_curve_ = None
+            self.best_loss_ = None
+            self.best_validation_loss_ = None
+            self.optimizer_ = None
+        if self.optimizer_ is None:
+            self.optimizer_ = self._build_optimizer()
+        batch_size = self._batch_size(X.shape[0])
+        seed = self._shuffle_seed
+        if incremental:
+            self._set_l2(batch_size, w)
+            self._train(X, Y, w, epochs=1, batch_size=batch_size, seed=seed, validation=None, stop_on_plateau=False)
+            return self
+        validation = None
+        if self.early_stopping:
+            stratify = y if (self._stratify and y.ndim == 1) else None
+            parts = train_test_split(
+                *(a for a in (X, Y, w) if a is not None),
+                test_size=self.validation_fraction,
+                random_state=self._split_seed,
+                stratify=stratify,
+            )
+            X, Xv, Y, Yv = parts[:4]
+            w, wv = (parts[4], parts[5]) if w is not None else (None, None)
+            validation = (Xv, Yv, wv)
+            if self.validation_loss_curve_ is None:
+                self.validation_loss_curve_ = []
+            batch_size = self._batch_size(X.shape[0])
+        self._set_l2(batch_size, w)
+        self._train(X, Y, w, self.max_iter, batch_size, seed, validation, stop_on_plateau=True)
+        return self
+
+    def _set_l2(self, batch_size: int, w) -> None:
+        """``alpha`` is scikit-learn's L2 strength: a batch's cost gains alpha/(2·Σ_B w) Σ_k ‖W[k]‖²
+        (Σ_B w = the batch's rows without weights). The optimizer's λ is this with the batch's
+        expected weight: λ = alpha / (batch_size · mean(w)), so integer weights act as repeated rows."""
+        mean_w = 1.0 if w is None else float(np.mean(w))
+        self.optimizer_.l2 = float(self.alpha) / (batch_size * mean_w) if mean_w > 0 else 0.0
+
+    def _train(self, X, Y, w, epochs, batch_size, seed, validation, stop_on_plateau):
+        """Run up to ``epochs`` epochs of :func:`relunet.fit`.
+
+        With ``stop_on_plateau``, stop once the monitored loss (the validation loss with
+        early_stopping, else the training loss) has failed to fall below best − tol for more
+        than n_iter_no_change consecutive epochs (scikit-learn's rule); with early_stopping the
+        parameters of the best epoch are kept. The "adaptive" schedule instead lowers η on a
+        plateau and stops training once η cannot fall further."""
+        from .training import fit
+
+        opt = self.optimizer_
+        adaptive = self.learning_rate == "adaptive"
+        plateau_stop = stop_on_plateau and (validation is not None or not adaptive)
+        steps_before = opt.t
+        try:
+            history = fit(
+                self.net_,
+                X,
+                Y,
+                optimizer=opt,
+                epochs=epochs,
+                batch_size=batch_size,
+                shuffle=bool(self.shuffle),
+                seed=seed,
+                sample_weight=w,
+                validation_data=validation,
+                early_stopping=plateau_stop,
+                patience=self.n_iter_no_change + 1 if not adaptive else epochs + 1,
+                tol=float(self.tol),
+                restore_best=validation is not None,
+            )
+        except ValueError as exc:  # a DivergenceError keeps the epochs it finished
+            self._record(getattr(exc, "history", None), opt.t - steps_before)
+            raise
+        self._record(history, opt.t - steps_before)
+        if validation is not None:
+            self.best_validation_loss_ = history.best_loss
+        if stop_on_plateau and not history.stopped_early:
+            warnings.warn(
+                f"{type(self).__name__}: max_iter={self.max_iter} epochs ended before the monitored "
+                f"loss stopped improving by more than tol={self.tol}",
+                ConvergenceWarning,
+                stacklevel=3,
+            )
+
+    def _record(self, history, steps: int) -> None:
+        self.t_ += steps
+        if history is None:
+            return
+        self.n_iter_ += len(history)
+        self.loss_curve_.extend(float(v) for v in history.train_loss)
+        if history.val_loss:
+            self.validation_loss_curve_.extend(float(v) for v in history.val_loss)
+        finite = [v for v in self.loss_curve_ if math.isfinite(v)]
+        self.best_loss_ = min(finite) if finite else None
+
+    def _check_weighted_classes(self, Y, w) -> None:
+        """Refuse sample weights that leave a classifier fewer than two classes (see subclass)."""
+
+    # ------------------------------------------------------------------ predicting
+    def _forward(self, X) -> np.ndarray:
+        check_is_fitted(self, "net_")
+        X = self._validate_X(X, reset=False)
+        return self.net_.predict(X.astype(self.net_.dtype, copy=False))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = False
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+_PARAMS_DOC = """
+    Parameters
+    ----------
+    hidden_layer_sizes : int or tuple of int, default (100,)
+        Sizes m_1 … m_{L−1} of the hidden layers; () gives a linear model.
+    activation : str, default "relu"
+        Hidden activation by registry name (relu, leaky_relu, tanh, sigmoid, softplus, identity).
+    step_at_zero : {1, 0, 0.5}, default 1
+        ReLU'(0) (and leaky ReLU's): 1 as in the derivation, 0 as in PyTorch and scikit-learn.
+    init : str, default "he"
+        Weight initializer by registry name (he, he_uniform, glorot, glorot_uniform, lecun, ...).
+    bias : bool, default True
+        Add the biases b[k]; False is the derivation's z = r W.
+    optimizer : {"adam", "sgd", "adamw"}, default "adam"
+        Optimizer by registry name; it receives only the settings its constructor takes:
+        learning_rate_init (η0), momentum and nesterov (sgd; Nesterov only when momentum > 0),
+        beta_1, beta_2, epsilon (adam, adamw), and the L2 strength.
+    learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
+        Schedule of η per epoch, as in scikit-learn: invscaling η = η0 / (t + 1)^power_t with t
+        the rows seen; "adaptive" divides η by 5 whenever the monitored loss has not improved by
+        tol for more than n_iter_no_change epochs, and stops once η is at 1e-6.
+    alpha : float, default 1e-4
+        L2 penalty with scikit-learn's meaning: each batch's cost gains alpha/(2·batch) Σ_k ‖W[k]‖²
+        (with sample weights, batch counts the batch's expected total weight).
+    batch_size : int or "auto", default "auto"
+        Rows per step; "auto" is min(200, n).
+    max_iter : int, default 200
+        Epochs per ``fit`` (a ``partial_fit`` call is one epoch).
+    shuffle : bool, default True
+        Reshuffle the rows every epoch (seeded from random_state).
+    tol, n_iter_no_change : float, int
+        Stop when the monitored loss (training loss, or validation loss with early_stopping)
+        has not fallen by more than tol for more than n_iter_no_change consecutive epochs;
+        without such a stop, max_iter epochs end with a ConvergenceWarning.
+    early_stopping : bool, default False
+        Hold out validation_fraction of the rows (stratified for a classifier), monitor their
+        loss and keep the parameters of the best epoch.
+    random_state : int, RandomState or None
+        Seeds the weights, the shuffling and the validation split.
+    warm_start : bool, default False
+        Continue from the fitted network and optimizer state instead of starting afresh.
+    dtype : {None, "float32", "float64"}, default None
+        The network's dtype; None follows X (float32 stays float32, anything else float64).
+
+    Attributes
+    ----------
+    net_ : relunet.Network
+        The trained network (sizes, W[k], b[k]).
+    optimizer_ : relunet optimizer, with its state (moments, step count t).
+    loss_curve_ : list of float
+        Training cost C per epoch (without the L2 term), averaged over the epoch's batches.
+    validation_loss_curve_ : list of float or None
+        Validation cost per epoch with early_stopping, else None.
+    best_loss_, best_validation_loss_ : float or None
+    n_iter_ : int
+        Epochs run, accumulated over warm starts and partial_fit calls.
+    t_ : int
+        Optimizer steps taken.
+    n_features_in_, feature_names_in_ : as in scikit-learn.
+"""
+
+
+class ReLUNetRegressor(RegressorMixin, _ReLUNetBase):
+    """A ReLU network regressor: identity output, C = ½ Σ_outputs (y − ŷ)² averaged over rows.
+
+    ``y`` may be (n,) or (n, m_L) for several outputs; ``predict`` returns the same shape.
+    Targets are not rescaled: standardise them (e.g. with TransformedTargetRegressor) when
+    their scale is far from 1.
+    """
+
+    __doc__ = (__doc__ or "") + _PARAMS_DOC
+
+    _y_numeric = True
+    _ravel_column_y = False
+    _stratify = False
+
+    def _output(self, n_outputs):
+        return "identity", "squared_error"
+
+    def _targets(self, y, first, classes=None):
+        Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if first:
+            self.n_outputs_ = Y.shape[1]
+            self._y_ndim = y.ndim
+        elif Y.shape[1] != self.n_outputs_:
+            raise ValueError(f"y has {Y.shape[1]} outputs but the network was fitted with {self.n_outputs_}")
+        return Y
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on X (n, m_0) and y (n,) or (n, m_L) for max_iter epochs (fewer when the loss stops
+        improving); warm_start continues from the current network."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, sample_weight=None):
+        """One epoch on (X, y), continuing from the current network and optimizer state."""
+        return self._fit(X, y, sample_weight, incremental=True)
+
+    def predict(self, X):
+        """ŷ = r[L]: shape (n,) for a 1-D y at fit time, else (n, m_L)."""
+        Y = self._forward(X)
+        return Y.ravel() if self._y_ndim == 1 else Y
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags
+
+
+class ReLUNetClassifier(ClassifierMixin, _ReLUNetBase):
+    """A ReLU network classifier with a fused output layer and cost.
+
+    - two classes: one sigmoid output p = P(y = classes_[1]) and binary cross-entropy;
+      ``predict_proba`` gives the columns [1 − p, p];
+    - three or more classes: softmax over one output per class and cross-entropy;
+    - a multilabel indicator matrix y (n, k): k sigmoid outputs and binary cross-entropy;
+      ``predict`` gives the 0/1 matrix (threshold ½) and ``predict_proba`` the k probabilities.
+
+    Each pair gives the output error dC/dz[L] = c_i (p − y) directly (the costs' fused form).
+    """
+
+    __doc__ = (__doc__ or "") + _PARAMS_DOC
+
+    _y_numeric = False
+    _ravel_column_y = True
+    _stratify = True
+
+    def _output(self, n_outputs):
+        if self._multiclass:
+            return "softmax", "cross_entropy"
+        return "sigmoid", "binary_cross_entropy"
+
+    def _targets(self, y, first, classes=None):
+        if first:
+            kind = type_of_target(y if classes is None else y, input_name="y")
+            if kind not in ("binary", "multiclass", "multilabel-indicator"):
+                raise ValueError(
+                    f"Unknown label type: {kind!r}; ReLUNetClassifier takes binary, multiclass or "
+                    "multilabel-indicator targets"
+                )
+            lb = LabelBinarizer()
+            lb.fit(y if classes is None else np.asarray(classes))
+            if kind == "multilabel-indicator":
+                lb.fit(y)
+            if len(lb.classes_) < 2:
+                raise ValueError(
+                    f"ReLUNetClassifier needs at least 2 classes in y (got 1 class: {lb.classes_[0]!r})"
+                )
+            self._label_binarizer = lb
+            self.classes_ = lb.classes_
+            self._multilabel = lb.y_type_ == "multilabel-indicator"
+            self._multiclass = not self._multilabel and len(self.classes_) > 2
+        else:
+            if classes is not None and not np.array_equal(np.asarray(classes), self.classes_):
+                raise ValueError(f"classes={list(classes)} differs from the classes of the first fit {list(self.classes_)}")
+            if self._multilabel:
+                if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                    raise ValueError(f"y must be a multilabel indicator matrix with {len(self.classes_)} columns")
+            else:
+                unseen = np.setdiff1d(np.unique(y), self.classes_)
+                if unseen.size:
+                    raise ValueError(f"y holds class(es) {list(unseen)} not seen at the first fit {list(self.classes_)}")
+        Y = self._label_binarizer.transform(y)
+        return np.asarray(Y, dtype=np.float64)
+
+    def _check_weighted_classes(self, Y, w):
+        if self._multilabel:
+            return
+        onehot = np.hstack([1 - Y, Y]) if Y.shape[1] == 1 else Y
+        if np.count_nonzero(onehot.T @ w > 0) < 2:  # total weight per class
+            raise ValueError(
+                "sample_weight leaves fewer than 2 classes with positive weight; "
+                "ReLUNetClassifier needs at least 2 classes"
+            )
+
+    def fit(self, X, y, sample_weight=None):
+        """Train on X (n, m_0) and class labels y (n,) (or an (n, k) 0/1 indicator matrix)."""
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """One epoch on (X, y); ``classes`` (every label that will ever appear) is required on the
+        first call, as in scikit-learn's other incremental classifiers."""
+        if not hasattr(self, "net_") and classes is None and type_of_target(y) != "multilabel-indicator":
+            raise ValueError("classes must be given on the first call to partial_fit (all labels y can take)")
+        return self._fit(X, y, sample_weight, incremental=True, classes=classes)
+
+    def predict_proba(self, X):
+        """Class probabilities (n, n_classes): [1 − p, p] for two classes, the softmax for more,
+        the k sigmoid outputs for multilabel."""
+        P = self._forward(X)
+        if not self._multilabel and P.shape[1] == 1:
+            return np.hstack([1 - P, P])
+        return P
+
+    def predict_log_proba(self, X):
+        """ln of :meth:`predict_proba`."""
+        with np.errstate(divide="ignore"):
+            return np.log(self.predict_proba(X))
+
+    def predict(self, X):
+        """Labels: the most probable class (ties to the first), or the 0/1 indicator matrix."""
+        P = self._forward(X)
+        if self._multilabel:
+            return (P > 0.5).astype(int)
+        if P.shape[1] == 1:
+            return self.classes_[(P[:, 0] > 0.5).astype(int)]
+        return self.classes_[np.argmax(P, axis=1)]
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.classifier_tags.multi_label = True
+        return tags
