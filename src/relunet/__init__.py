@@ -17,6 +17,7 @@ from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, Squared
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
 from .network import Gradients, Network, Trace
+from . import gradflow
 from .optimizers import (
     SGD,
     Adam,
@@ -45,6 +46,7 @@ from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 __version__ = "0.1.0"
 
 __all__ = [
+    "gradflow",
     "SGD",
     "Adam",
     "AdamW",

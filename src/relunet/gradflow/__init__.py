@@ -1,0 +1,53 @@
+"""The gradient-flow lab: per-layer statistics, a scaled backward pass that measures vanishing and
+exploding gradients past float64's range, and the theory to compare them with.
+
+Depth is the number of hidden layers; a network of depth L has L + 1 weight layers and a readout.
+The headline statistic is ln(G_1/G_L) with G_k = mean over rows and units of dC_dz[k]².
+"""
+
+from .jacobian import JacobianSpectrum, input_jacobian, jacobian_singular_values
+from .scaled import (
+    ScaledGradients,
+    ScaledTrace,
+    is_positively_homogeneous,
+    plain_limits,
+    scaled_backward,
+    scaled_forward,
+)
+from .stats import SATURATION_THRESHOLD, Aggregate, LayerStats, aggregate, layer_stats, measure
+from .theory import (
+    FiniteWidth,
+    MeanField,
+    dead_probability,
+    digamma,
+    gaussian_expectation,
+    mean_field,
+    relu_finite_width,
+    trigamma,
+)
+
+__all__ = [
+    "Aggregate",
+    "FiniteWidth",
+    "JacobianSpectrum",
+    "LayerStats",
+    "MeanField",
+    "SATURATION_THRESHOLD",
+    "ScaledGradients",
+    "ScaledTrace",
+    "aggregate",
+    "dead_probability",
+    "digamma",
+    "gaussian_expectation",
+    "input_jacobian",
+    "is_positively_homogeneous",
+    "jacobian_singular_values",
+    "layer_stats",
+    "mean_field",
+    "measure",
+    "plain_limits",
+    "relu_finite_width",
+    "scaled_backward",
+    "scaled_forward",
+    "trigamma",
+]
