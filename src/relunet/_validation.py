@@ -57,7 +57,10 @@ def check_array(name: str, A: Any, dtype: np.dtype, n_cols: int | None = None, w
 
 
 def check_targets(Y: Any, n: int, m_L: int, dtype: np.dtype) -> np.ndarray:
-    Y = np.asarray(Y)
+    try:
+        Y = np.asarray(Y)
+    except Exception as exc:  # ragged nested lists and the like
+        raise ValueError(f"Y must be a 2-D numeric array ({exc})") from None
     if Y.ndim == 1 and m_L == 1:
         Y = Y.reshape(-1, 1)
     Y = check_array("Y", Y, dtype, m_L, what="outputs")
@@ -69,14 +72,18 @@ def check_targets(Y: Any, n: int, m_L: int, dtype: np.dtype) -> np.ndarray:
 def check_sample_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarray | None:
     if sample_weight is None:
         return None
-    w = np.asarray(sample_weight)
+    try:
+        w = np.asarray(sample_weight)
+    except Exception as exc:
+        raise ValueError(f"sample_weight must be a 1-D numeric array ({exc})") from None
     if w.dtype.kind not in "biuf":
         raise TypeError(f"sample_weight must hold real numbers (got dtype {w.dtype})")
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},), one weight per row (got {w.shape})")
     w = w.astype(dtype)
-    if not np.isfinite(w).all() or (w < 0).any():
-        raise ValueError("sample_weight must be finite and >= 0")
+    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
+    if bad.size:
+        raise ValueError(f"sample_weight must be finite and >= 0 (got {w[bad[0]]} at row {bad[0]})")
     if w.sum() <= 0:
-        raise ValueError("sample_weight must have a positive sum")
+        raise ValueError(f"sample_weight must have a positive sum (got {w.sum()})")
     return w

@@ -276,4 +276,7 @@ def get_activation(spec: str | Activation, **params: Any) -> Activation:
         raise ValueError(
             f"unknown activation {spec!r}; valid names are {', '.join(sorted(ACTIVATIONS))}"
         ) from None
-    return constructor(**params)
+    try:
+        return constructor(**params)
+    except TypeError as exc:
+        raise TypeError(f"activation {spec!r}: {exc}") from None
