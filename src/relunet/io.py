@@ -173,8 +173,17 @@ def _fail(path: str, why: str) -> ModelFileError:
     return ModelFileError(f"{path}: {why}")
 
 
+def _looks_like_safetensors(data: bytes) -> bool:
+    if len(data) < 9:
+        return False
+    (n,) = struct.unpack("<Q", data[:8])
+    return 0 < n <= _MAX_HEADER and data[8:9] == b"{"
+
+
 def _sniff(path: str, data: bytes) -> None:
-    """Recognise common non-safetensors files before parsing."""
+    """Recognise common non-safetensors files (a safetensors header can also begin with 0x80)."""
+    if _looks_like_safetensors(data):
+        return
     if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
         raise _fail(path, "is a pickle file; relunet never loads pickles (save models with relunet.save)")
     if data.startswith(b"PK\x03\x04"):

@@ -316,6 +316,13 @@ def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) ->
     return "backward", 0, "gradient"
 
 
+def _diverged(net, trace, grads, loss, epoch, batch, step, history):
+    where, layer, quantity = _locate(net, trace, grads, loss)
+    err = DivergenceError(epoch, batch, step + 1, where, layer, quantity)
+    err.history = history
+    raise err
+
+
 # ---------------------------------------------------------------------------- fit
 def fit(
     net: Network,
@@ -409,100 +416,101 @@ def fit(
         hook(net, optimizer)
 
     stop_reason: str | None = None
-    for epoch in range(initial_epoch, total_epochs):
-        t0 = time.perf_counter()
-        lr = optimizer.begin_epoch()
-        if shuffle:
-            perm = _epoch_rng(seed, epoch).permutation(n)
-            np.take(X, perm, axis=0, out=Xs)
-            np.take(Y, perm, axis=0, out=Ys)
-            if w is not None:
-                np.take(w, perm, axis=0, out=ws)
-        loss_sum = 0.0
-        weight_sum = 0.0
-        for batch, i in enumerate(starts):
-            Xb, Yb = Xs[i : i + bs], Ys[i : i + bs]
-            wb = None if ws is None else ws[i : i + bs]
-            nb = Xb.shape[0]
-            if wb is not None:
-                wsum = float(wb.sum())
-                if wsum <= 0:  # every row of this batch weighs 0: nothing to learn from it
-                    continue
+    # Overflow is detected explicitly (DivergenceError), so numpy's warnings are silenced.
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        for epoch in range(initial_epoch, total_epochs):
+            t0 = time.perf_counter()
+            lr = optimizer.begin_epoch()
+            if shuffle:
+                perm = _epoch_rng(seed, epoch).permutation(n)
+                np.take(X, perm, axis=0, out=Xs)
+                np.take(Y, perm, axis=0, out=Ys)
+                if w is not None:
+                    np.take(w, perm, axis=0, out=ws)
+            loss_sum = 0.0
+            weight_sum = 0.0
+            for batch, i in enumerate(starts):
+                Xb, Yb = Xs[i : i + bs], Ys[i : i + bs]
+                wb = None if ws is None else ws[i : i + bs]
+                nb = Xb.shape[0]
+                if wb is not None:
+                    wsum = float(wb.sum())
+                    if wsum <= 0:  # every row of this batch weighs 0: nothing to learn from it
+                        continue
+                else:
+                    wsum = float(nb)
+                trace = traces[nb] = net._forward(Xb, traces.get(nb))  # (1)-(2)
+                loss = float(net._loss(trace, Yb, wb))
+                if not math.isfinite(loss):
+                    _diverged(net, trace, None, loss, epoch, batch, step, history)
+                cached = grad_bufs.get(nb)
+                grads = net._backward(trace, Yb, wb, cached[0] if cached else None)  # (3)-(6)
+                if cached is None or cached[0] is not grads:
+                    cached = grad_bufs[nb] = (grads, grads.parameters())
+                g = cached[1]
+                if not _all_finite_fast(g):
+                    _diverged(net, trace, grads, loss, epoch, batch, step, history)
+                optimizer.step(params, g)
+                step += 1
+                loss_sum += loss * wsum
+                weight_sum += wsum
+                if step_hooks:
+                    info = StepInfo(epoch, batch, step, loss, lr, nb, net, optimizer, grads)
+                    if _call_hooks(step_hooks, info):
+                        stop_reason = "callback"
+                        break
+
+            # ------------------------------------------------------------ end of epoch
+            train_loss = loss_sum / weight_sum if weight_sum > 0 else math.nan
+            val_loss = None
+            if has_val:
+                val_trace = net._forward(Xv, val_trace)
+                val_loss = float(net._loss(val_trace, Yv, wv))
+            monitored = val_loss if has_val else train_loss
+            optimizer.end_epoch(n, monitored)
+            history.epochs.append(epoch)
+            history.train_loss.append(train_loss)
+            if has_val:
+                history.val_loss.append(val_loss)
+            history.lr.append(lr)
+            history.epoch_time.append(time.perf_counter() - t0)
+            history.steps = step
+
+            if monitored < best - tol:
+                bad_epochs = 0
             else:
-                wsum = float(nb)
-            trace = traces[nb] = net._forward(Xb, traces.get(nb))  # (1)-(2)
-            loss = float(net._loss(trace, Yb, wb))
-            cached = grad_bufs.get(nb)
-            grads = net._backward(trace, Yb, wb, cached[0] if cached else None)  # (3)-(6)
-            if cached is None or cached[0] is not grads:
-                cached = grad_bufs[nb] = (grads, grads.parameters())
-            g = cached[1]
-            if not (math.isfinite(loss) and _all_finite_fast(g)):
-                where, layer, quantity = _locate(net, trace, grads, loss)
-                err = DivergenceError(epoch, batch, step + 1, where, layer, quantity)
-                err.history = history
-                raise err
-            optimizer.step(params, g)
-            step += 1
-            loss_sum += loss * wsum
-            weight_sum += wsum
-            if step_hooks:
-                info = StepInfo(epoch, batch, step, loss, lr, nb, net, optimizer, grads)
-                if _call_hooks(step_hooks, info):
+                bad_epochs += 1
+            if monitored < best:
+                best = monitored
+                history.best_epoch, history.best_loss = epoch, monitored
+                if best_params is not None:
+                    for b, p in zip(best_params, params):
+                        np.copyto(b, p)
+
+            if stop_reason is None and early_stopping and bad_epochs >= patience:
+                stop_reason = "early_stopping"
+            if stop_reason is None and optimizer.schedule.exhausted:
+                stop_reason = "lr_schedule"
+            if epoch_hooks:
+                done = epoch - initial_epoch + 1
+                elapsed = time.perf_counter() - t_start
+                info = EpochInfo(
+                    epoch=epoch,
+                    epochs_done=done,
+                    epochs_total=epochs,
+                    train_loss=train_loss,
+                    val_loss=val_loss,
+                    lr=lr,
+                    elapsed=elapsed,
+                    eta=elapsed / done * (epochs - done),
+                    net=net,
+                    optimizer=optimizer,
+                    history=history,
+                )
+                if _call_hooks(epoch_hooks, info) and stop_reason is None:
                     stop_reason = "callback"
-                    break
-
-        # ------------------------------------------------------------ end of epoch
-        train_loss = loss_sum / weight_sum if weight_sum > 0 else math.nan
-        val_loss = None
-        if has_val:
-            val_trace = net._forward(Xv, val_trace)
-            val_loss = float(net._loss(val_trace, Yv, wv))
-        monitored = val_loss if has_val else train_loss
-        optimizer.end_epoch(n, monitored)
-        history.epochs.append(epoch)
-        history.train_loss.append(train_loss)
-        if has_val:
-            history.val_loss.append(val_loss)
-        history.lr.append(lr)
-        history.epoch_time.append(time.perf_counter() - t0)
-        history.steps = step
-
-        if monitored < best - tol:
-            bad_epochs = 0
-        else:
-            bad_epochs += 1
-        if monitored < best:
-            best = monitored
-            history.best_epoch, history.best_loss = epoch, monitored
-            if best_params is not None:
-                for b, p in zip(best_params, params):
-                    np.copyto(b, p)
-
-        if stop_reason is None and early_stopping and bad_epochs >= patience:
-            stop_reason = "early_stopping"
-        if stop_reason is None and optimizer.schedule.exhausted:
-            stop_reason = "lr_schedule"
-        if epoch_hooks:
-            done = epoch - initial_epoch + 1
-            elapsed = time.perf_counter() - t_start
-            info = EpochInfo(
-                epoch=epoch,
-                epochs_done=done,
-                epochs_total=epochs,
-                train_loss=train_loss,
-                val_loss=val_loss,
-                lr=lr,
-                elapsed=elapsed,
-                eta=elapsed / done * (epochs - done),
-                net=net,
-                optimizer=optimizer,
-                history=history,
-            )
-            if _call_hooks(epoch_hooks, info) and stop_reason is None:
-                stop_reason = "callback"
-        if stop_reason is not None:
-            break
+            if stop_reason is not None:
+                break
 
     if stop_reason is not None:
         history.stopped_early, history.stop_reason = True, stop_reason
