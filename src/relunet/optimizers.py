@@ -331,6 +331,8 @@ class Optimizer:
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """One update of every θ in ``params`` from its g in ``grads``, in place (g may be
         overwritten by clipping and the L2 term)."""
+        if len(grads) != len(params):
+            raise ValueError(f"grads has {len(grads)} arrays but params has {len(params)}; they must be aligned")
         if self._tmp is None or len(self._tmp) != len(params):
             self._allocate(params)
         if self.clip_norm is not None:

@@ -291,6 +291,38 @@ def _all_finite_fast(arrays: Sequence[np.ndarray]) -> bool:
     return True
 
 
+class _GradientBuffers:
+    """Gradients whose dC_dW[k], dC_db[k] are views into one flat array, so that checking every
+    parameter gradient for inf/NaN is a single reduction per step."""
+
+    def __init__(self, net: Network, n: int) -> None:
+        dt = net.dtype
+        shapes = [p.shape for p in net.parameters()]
+        self.flat = np.empty(sum(math.prod(s) for s in shapes), dt)
+        views, offset = [], 0
+        for shape in shapes:
+            size = math.prod(shape)
+            views.append(self.flat[offset : offset + size].reshape(shape))
+            offset += size
+        it = iter(views)
+        dC_dW, dC_db = [], []
+        for b in net.b:
+            dC_dW.append(next(it))
+            dC_db.append(None if b is None else next(it))
+        self.grads = Gradients(
+            dC_dW=dC_dW,
+            dC_db=dC_db,
+            dC_dz=[None] + [np.empty((n, m), dt) for m in net.sizes[1:]],
+            dC_dr=[None] + [np.empty((n, m), dt) for m in net.sizes[1:]],
+        )
+        self.params = views
+
+    def all_finite(self, grads: Gradients) -> bool:
+        if grads is self.grads:  # the network wrote into our views
+            return math.isfinite(np.add.reduce(self.flat)) or bool(np.isfinite(self.flat).all())
+        return _all_finite_fast(grads.parameters())
+
+
 def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) -> tuple[str, int, str]:
     """(where, layer, quantity) of the first non-finite value along the step's computation."""
     for k in range(1, net.L + 1):
@@ -353,8 +385,10 @@ def fit(
         means the full batch.
     shuffle, seed : permute the rows each epoch with a generator seeded by (seed, epoch); the same
         seed gives the same result bit for bit. seed None draws one (kept in ``History.seed``).
-    validation_data : (X_val, Y_val) or (X_val, Y_val, w_val); or ``validation_fraction`` of the
-        rows, drawn with the seed, is held out.
+    validation_data : (X_val, Y_val) or (X_val, Y_val, w_val); or ``validation_fraction`` f: the
+        first ceil(f·n) rows of the permutation drawn by
+        ``default_rng(SeedSequence(seed, spawn_key=(1,)))`` are held out (the same for every epoch
+        and every call with that seed).
     early_stopping : stop when the monitored loss (validation loss if there is validation data,
         else training loss) has not fallen below best − ``tol`` for ``patience`` consecutive
         epochs; with ``restore_best`` the parameters of the best epoch are put back at the end.
@@ -363,7 +397,8 @@ def fit(
     sample_weight : (n,) non-negative row weights; a batch's cost is Σ w_i C_i / Σ w_i.
 
     Raises :class:`DivergenceError` if the loss or a gradient becomes non-finite (before that
-    step's update, so the network keeps its last finite parameters).
+    step's update, so the network keeps its last finite parameters). Since that check is explicit,
+    numpy's overflow/invalid warnings are silenced inside the training loop.
     """
     # ---------------------------------------------------------------- validate once
     if not isinstance(net, Network):
@@ -404,7 +439,7 @@ def fit(
         Xs, Ys, ws = X, Y, w
     params = net.parameters()
     traces: dict[int, Trace] = {}
-    grad_bufs: dict[int, tuple[Gradients, list[np.ndarray]]] = {}
+    grad_bufs: dict[int, _GradientBuffers] = {}
     val_trace: Trace | None = None
     best_params = [np.empty_like(p) for p in params] if early_stopping and restore_best else None
 
@@ -443,12 +478,12 @@ def fit(
                 loss = float(net._loss(trace, Yb, wb))
                 if not math.isfinite(loss):
                     _diverged(net, trace, None, loss, epoch, batch, step, history)
-                cached = grad_bufs.get(nb)
-                grads = net._backward(trace, Yb, wb, cached[0] if cached else None)  # (3)-(6)
-                if cached is None or cached[0] is not grads:
-                    cached = grad_bufs[nb] = (grads, grads.parameters())
-                g = cached[1]
-                if not _all_finite_fast(g):
+                buf = grad_bufs.get(nb)
+                if buf is None:
+                    buf = grad_bufs[nb] = _GradientBuffers(net, nb)
+                grads = net._backward(trace, Yb, wb, buf.grads)  # (3)-(6)
+                g = buf.params if grads is buf.grads else grads.parameters()
+                if not buf.all_finite(grads):
                     _diverged(net, trace, grads, loss, epoch, batch, step, history)
                 optimizer.step(params, g)
                 step += 1
