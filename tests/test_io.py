@@ -220,6 +220,12 @@ def test_pickles_and_other_formats_are_refused(tmp_path):
         rn.load(text)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         rn.load(tmp_path / "missing.safetensors")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        rn.load(tmp_path)
+    empty = tmp_path / "empty.safetensors"
+    empty.write_bytes(b"")
+    with pytest.raises(rn.ModelFileError, match="too short"):
+        rn.load(empty)
 
 
 def test_safetensors_without_relunet_metadata_is_refused(tmp_path):

@@ -46,6 +46,7 @@ def test_fit_without_shuffling_is_the_hand_written_loop():
 
 def test_same_seed_same_bits_and_another_seed_differs():
     X, Y = _data()
+    X0, Y0 = X.copy(), Y.copy()
     runs = []
     for seed in (7, 7, 8):
         net = rn.Network([3, 16, 2], seed=0)
@@ -53,6 +54,7 @@ def test_same_seed_same_bits_and_another_seed_differs():
         runs.append((_params(net), h.train_loss, h.val_loss))
     assert _equal(runs[0][0], runs[1][0]) and runs[0][1] == runs[1][1] and runs[0][2] == runs[1][2]
     assert not _equal(runs[0][0], runs[2][0])
+    assert np.array_equal(X, X0) and np.array_equal(Y, Y0)  # the data is never written to
 
 
 def test_two_calls_continue_like_one():
@@ -195,7 +197,7 @@ def test_divergence_names_epoch_step_layer_and_keeps_the_last_finite_parameters(
     e = err.value
     assert isinstance(e, ValueError) and isinstance(e, ArithmeticError)
     assert e.step == last["step"] + 1 and e.epoch >= last["epoch"]
-    assert f"epoch {e.epoch}" in str(e) and f"step {e.step}" in str(e) and e.quantity in str(e)
+    assert f"epoch {e.epoch}" in str(e) and f"step {e.step}" in str(e) and f"(layer {e.layer})" in str(e)
     assert 0 <= e.layer <= net.L and e.where in ("forward", "loss", "backward")
     assert _equal(net.parameters(), last["params"])
     assert all(np.isfinite(p).all() for p in net.parameters())
@@ -207,9 +209,25 @@ def test_divergence_in_the_forward_pass_is_located_at_its_layer():
     net = rn.Network([3, 8, 8, 2], seed=0)
     net.W[1][:] = 1e308  # finite, but z[2] = r[1] @ W[1] overflows
     before = _params(net)
-    with pytest.raises(rn.DivergenceError, match=r"z\[2\] is not finite in the forward pass at layer 2") as err:
+    with pytest.raises(rn.DivergenceError, match=r"z\[2\] is not finite in the forward pass \(layer 2\)") as err:
         rn.fit(net, X, Y, optimizer=rn.SGD(lr=0.01), epochs=1, seed=0)
     assert (err.value.epoch, err.value.batch, err.value.step, err.value.layer) == (0, 0, 1, 2)
+    assert _equal(net.parameters(), before)
+
+
+def test_divergence_in_the_backward_pass_is_located_at_its_layer():
+    # X ~ 1e300 and W[0] ~ 1e-300 keep the forward pass O(1e10); the gradient
+    # dC_dW[0] = X.T @ dC_dz[1] ~ 1e300 · 1e20 overflows, while dC_dW[1] and dC_db[0] do not.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((20, 3)) * 1e300
+    Y = rng.standard_normal((20, 1))
+    net = rn.Network([3, 4, 1], seed=0)
+    net.W[0] *= 1e-300
+    net.W[1][:] = 1e10
+    before = _params(net)
+    with pytest.raises(rn.DivergenceError, match=r"dC_dW\[0\] is not finite in the backward pass \(layer 0\)") as err:
+        rn.fit(net, X, Y, optimizer=rn.SGD(lr=1e-30), epochs=1, batch_size=None)
+    assert (err.value.where, err.value.layer, err.value.step) == ("backward", 0, 1)
     assert _equal(net.parameters(), before)
 
 

@@ -332,6 +332,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     a truncated file, a pickle or other format, unknown names, wrong shapes or dtypes, a newer
     format version, non-finite parameters."""
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"model file {path!r} is a folder, not a file")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"model file {path!r} does not exist")
     with open(path, "rb") as f:

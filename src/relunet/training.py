@@ -58,15 +58,15 @@ class DivergenceError(ValueError, ArithmeticError):
         self.epoch, self.batch, self.step = epoch, batch, step
         self.where, self.layer, self.quantity = where, layer, quantity
         self.history: History | None = None
-        place = {
-            "forward": f"in the forward pass at layer {layer}",
-            "loss": "in the loss (the outputs are finite)",
-            "backward": f"in the backward pass at layer {layer}",
-            "parameters": f"in the parameters of layer {layer}",
+        what = {
+            "forward": f"{quantity} is not finite in the forward pass (layer {layer})",
+            "loss": f"the loss is not finite although the outputs r[{layer}] are (layer {layer})",
+            "backward": f"{quantity} is not finite in the backward pass (layer {layer})",
+            "parameters": f"the parameter {quantity} is not finite (layer {layer})",
         }[where]
         super().__init__(
-            f"training diverged at epoch {epoch}, batch {batch} (step {step}): {quantity} is not finite "
-            f"{place}; the network keeps the last finite parameters (try a smaller learning rate or clip_norm)"
+            f"training diverged at epoch {epoch}, batch {batch} (step {step}): {what}; the network keeps "
+            f"the last finite parameters (try a smaller learning rate or clip_norm)"
         )
 
 
