@@ -269,3 +269,39 @@ def test_bad_data_is_refused():
         rn.fit(net, X, Y[:-1])
     with pytest.raises(TypeError, match="net must be a relunet Network"):
         rn.fit("net", X, Y)
+
+
+# ---------------------------------------------------------------------------- properties
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    hidden=st.lists(st.integers(1, 6), min_size=0, max_size=3),
+    n=st.integers(1, 25),
+    batch_size=st.integers(1, 30),
+    bias=st.booleans(),
+    dtype=st.sampled_from([np.float32, np.float64]),
+    which=st.sampled_from(["sgd", "momentum", "adam"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_split_runs_equal_one_run_in_any_architecture_dtype_and_batch_size(hidden, n, batch_size, bias, dtype, which, seed):
+    make = {
+        "sgd": lambda: rn.SGD(lr=0.01),
+        "momentum": lambda: rn.SGD(lr=0.01, momentum=0.9, nesterov=True),
+        "adam": lambda: rn.Adam(lr=0.01, schedule=rn.Cosine(period=3)),
+    }[which]
+    rng = np.random.default_rng(seed)
+    X, Y = rng.standard_normal((n, 2)), rng.standard_normal((n, 2))
+    sizes = [2, *hidden, 2]
+    one, two = rn.Network(sizes, bias=bias, seed=1, dtype=dtype), rn.Network(sizes, bias=bias, seed=1, dtype=dtype)
+    h = rn.fit(one, X, Y, optimizer=make(), epochs=3, batch_size=batch_size, seed=seed)
+    opt = make()
+    h1 = rn.fit(two, X, Y, optimizer=opt, epochs=1, batch_size=batch_size, seed=seed)
+    h2 = rn.fit(two, X, Y, optimizer=opt, epochs=2, batch_size=batch_size, seed=seed)
+    assert _equal(one.parameters(), two.parameters())
+    assert h.train_loss == h1.train_loss + h2.train_loss
+    assert all(p.dtype == dtype for p in one.parameters())
+    assert h.steps == 3 * math.ceil(n / min(batch_size, n))
+
