@@ -23,7 +23,7 @@ import numpy as np
 
 from .initializers import as_generator
 
-__all__ = ["Dataset", "DATASETS", "load_dataset", "load_csv", "make_friedman1", "train_test_split"]
+__all__ = ["Dataset", "DATASETS", "load_dataset", "load_csv", "read_csv_rows", "make_friedman1", "train_test_split"]
 
 
 @dataclass(frozen=True)
@@ -114,17 +114,9 @@ def _float(text: str) -> float:
     return float(s)
 
 
-def load_csv(path: str | os.PathLike, target: str | None = None, task: str = "regression") -> Dataset:
-    """Read a numeric CSV file with a header row.
-
-    ``target`` names the column to predict (returned as y; every other column is a feature);
-    with ``target=None`` all columns are features and y is None. For ``task="classification"``
-    the target must hold integer class labels. Refuses, naming the line and column: a missing or
-    empty file, an unknown target (listing the columns), a row with the wrong number of fields,
-    a value that is not a number, NaN or ±inf.
-    """
-    if task not in ("regression", "classification"):
-        raise ValueError(f"task must be 'regression' or 'classification' (got {task!r})")
+def read_csv_rows(path: str | os.PathLike) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(column names, [(line number, fields), …]) of a CSV file with a header row, blank lines
+    skipped; the fields are the file's text, unparsed."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"CSV file not found: {path}")
@@ -135,30 +127,60 @@ def load_csv(path: str | os.PathLike, target: str | None = None, task: str = "re
             text = fh.read()
         except UnicodeDecodeError:
             raise ValueError(f"{path} is not a UTF-8 text file") from None
-    lines = text.splitlines()
-    rows = list(csv.reader(lines))
-    # keep the file's line numbers while skipping blank lines
+    rows = list(csv.reader(text.splitlines()))
     numbered = [(i + 1, row) for i, row in enumerate(rows) if any(field.strip() for field in row)]
     if not numbered:
         raise ValueError(f"{path} is empty (expected a header row and data rows)")
-    _, header = numbered[0]
-    columns = [c.strip() for c in header]
+    columns = [c.strip() for c in numbered[0][1]]
     if any(not c for c in columns):
         raise ValueError(f"{path}: the header row has an empty column name (columns: {columns})")
     duplicates = sorted({c for c in columns if columns.count(c) > 1})
     if duplicates:
         raise ValueError(f"{path}: duplicate column name(s) {', '.join(map(repr, duplicates))}")
-    if target is not None and target not in columns:
-        raise ValueError(f"{path} has no column {target!r}; the columns are: {', '.join(columns)}")
-    data = numbered[1:]
-    if not data:
-        raise ValueError(f"{path} has a header but no data rows")
-    t = columns.index(target) if target is not None else -1
-    values = np.empty((len(data), len(columns)), dtype=np.float64)
-    for r, (line, row) in enumerate(data):
+    for line, row in numbered[1:]:
         if len(row) != len(columns):
             raise ValueError(f"{path}, line {line}: {len(row)} fields but the header has {len(columns)}")
-        for j, field in enumerate(row):
+    return columns, numbered[1:]
+
+
+def load_csv(
+    path: str | os.PathLike,
+    target: str | None = None,
+    task: str = "regression",
+    columns: list[str] | None = None,
+) -> Dataset:
+    """Read a numeric CSV file with a header row.
+
+    ``target`` names the column to predict (returned as y; every other column is a feature);
+    with ``target=None`` all columns are features and y is None. ``columns`` restricts the
+    features to these names, in this order (the other columns need not be numeric). For
+    ``task="classification"`` the target must hold integer class labels. Refuses, naming the line and column: a missing or
+    empty file, an unknown target (listing the columns), a row with the wrong number of fields,
+    a value that is not a number, NaN or ±inf.
+    """
+    if task not in ("regression", "classification"):
+        raise ValueError(f"task must be 'regression' or 'classification' (got {task!r})")
+    path = os.fspath(path)
+    names, data = read_csv_rows(path)
+    if target is not None and target not in names:
+        raise ValueError(f"{path} has no column {target!r}; the columns are: {', '.join(names)}")
+    if columns is not None:
+        missing = [c for c in columns if c not in names]
+        if missing:
+            raise ValueError(f"{path} lacks column(s) {', '.join(map(repr, missing))}; the columns are: {', '.join(names)}")
+        wanted = [names.index(c) for c in columns if c != target]
+    else:
+        wanted = [j for j, c in enumerate(names) if c != target]
+    if target is not None and not wanted:
+        raise ValueError(f"{path} has only the target column {target!r}; there are no features")
+    if not data:
+        raise ValueError(f"{path} has a header but no data rows")
+    t = names.index(target) if target is not None else -1
+    parse = wanted + ([t] if t >= 0 else [])
+    values = np.empty((len(data), len(parse)), dtype=np.float64)
+    for r, (line, row) in enumerate(data):
+        for out_j, j in enumerate(parse):
+            field = row[j]
             try:
                 v = _float(field)
             except ValueError:
@@ -167,17 +189,15 @@ def load_csv(path: str | os.PathLike, target: str | None = None, task: str = "re
                         f"{path}: target column {target!r} is not numeric (line {line}: {field.strip()!r})"
                     ) from None
                 shown = repr(field.strip()) if field.strip() else "an empty field"
-                raise ValueError(f"{path}, line {line}, column {columns[j]!r}: {shown} is not a number") from None
+                raise ValueError(f"{path}, line {line}, column {names[j]!r}: {shown} is not a number") from None
             if not math.isfinite(v):
-                raise ValueError(f"{path}, line {line}, column {columns[j]!r}: {field.strip()} is not finite")
-            values[r, j] = v
+                raise ValueError(f"{path}, line {line}, column {names[j]!r}: {field.strip()} is not finite")
+            values[r, out_j] = v
+    features = [names[j] for j in wanted]
     if target is None:
-        return Dataset(values, None, columns, None, task, os.path.basename(path))
-    features = [c for j, c in enumerate(columns) if j != t]
-    if not features:
-        raise ValueError(f"{path} has only the target column {target!r}; there are no features")
-    X = np.ascontiguousarray(np.delete(values, t, axis=1))
-    y = values[:, t].copy()
+        return Dataset(values, None, features, None, task, os.path.basename(path))
+    X = np.ascontiguousarray(values[:, :-1])
+    y = values[:, -1].copy()
     if task == "classification":
         if not np.all(y == np.round(y)):
             bad = int(np.flatnonzero(y != np.round(y))[0])

@@ -131,6 +131,9 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> str:
     try:
         with os.fdopen(fd, "wb") as fh:
             fig.savefig(fh, format=ext, dpi=dpi)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(tmp, 0o666 & ~mask)  # the mode a plain open() would give
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

@@ -16,6 +16,9 @@ __all__ = ["main", "CLIError"]
 #: command name -> module under relunet.cli (imported only when used)
 COMMANDS = {
     "gradcheck": "gradcheck",
+    "train": "train",
+    "evaluate": "evaluate",
+    "predict": "predict",
 }
 
 

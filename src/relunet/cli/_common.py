@@ -1,0 +1,345 @@
+"""Shared parts of ``relunet train``, ``evaluate`` and ``predict``: data options, the input (and
+target) standardisation stored with the model, metrics, the progress bar and atomic writes."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import hashlib
+import io
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from typing import Any
+
+import numpy as np
+
+from . import CLIError
+
+#: key of the CLI's block in a model file's ``extra`` metadata
+EXTRA_KEY = "relunet_cli"
+EXTRA_VERSION = 1
+
+
+# ---------------------------------------------------------------------------- arguments
+def positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive int (got {text!r})") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive int (got {text!r})")
+    return v
+
+
+def non_negative_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0 (got {text!r})") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"expected an int >= 0 (got {text!r})")
+    return v
+
+
+def positive_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0 (got {text!r})") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number > 0 (got {text!r})")
+    return v
+
+
+def non_negative_float(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 (got {text!r})") from None
+    if not (math.isfinite(v) and v >= 0):
+        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (got {text!r})")
+    return v
+
+
+def fraction(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) (got {text!r})") from None
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) (got {text!r})")
+    return v
+
+
+def add_data_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
+    """--dataset NAME | --csv FILE [--target COLUMN] [--task ...]."""
+    from ..datasets import DATASETS
+
+    g = p.add_mutually_exclusive_group(required=required)
+    g.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
+    g.add_argument("--csv", metavar="FILE", help="a CSV file with a header row and numeric columns")
+    p.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+
+
+def load_data(args: argparse.Namespace, task: str | None = None, target: str | None = None,
+              features: list[str] | None = None):
+    """The Dataset named by --dataset or --csv/--target (CLIError for a missing --target);
+    ``target`` and ``features`` are the defaults for a CSV file (a model's own columns)."""
+    from ..datasets import load_csv, load_dataset
+
+    if args.dataset is not None:
+        if getattr(args, "target", None) or getattr(args, "features", None):
+            raise CLIError("--target and --features apply to --csv only; built-in datasets know their columns")
+        return load_dataset(args.dataset, seed=args_seed(args))
+    target = getattr(args, "target", None) or target
+    if not target:
+        raise CLIError("--csv needs --target COLUMN (the column to predict)")
+    if getattr(args, "features", None):
+        if target in args.features:
+            raise CLIError(f"--features lists the target column {target!r}")
+        features = args.features
+    elif features and target in features:
+        raise CLIError(f"--target {target!r} is one of the model's input columns")
+    return load_csv(args.csv, target=target, task=task or getattr(args, "task", None) or "regression",
+                    columns=features or None)
+
+
+def args_seed(args: argparse.Namespace) -> int:
+    return int(getattr(args, "seed", 0) or 0)
+
+
+def file_digest(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ---------------------------------------------------------------------------- standardisation
+def fit_standardizer(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(mean, scale) per column; a constant column gets scale 1 (it stays constant)."""
+    mean = A.mean(axis=0)
+    scale = A.std(axis=0)
+    scale[~(scale > 0)] = 1.0
+    return mean, scale
+
+
+def standardize(A: np.ndarray, mean: Any, scale: Any) -> np.ndarray:
+    return (A - np.asarray(mean)) / np.asarray(scale)
+
+
+# ---------------------------------------------------------------------------- the model's extra block
+def read_model(path: str):
+    """(net, cli_block) of a model written by ``relunet train``; CLIError otherwise."""
+    from ..io import load_checkpoint
+
+    ckpt = load_checkpoint(path)
+    extra = ckpt.extra
+    block = extra.get(EXTRA_KEY) if isinstance(extra, dict) else None
+    if not isinstance(block, dict) or block.get("version") != EXTRA_VERSION:
+        raise CLIError(f"{path} was not written by 'relunet train' (no preprocessing record in its metadata)")
+    need = {"task", "feature_names", "target_name", "x_mean", "x_scale"}
+    missing = sorted(need - set(block))
+    if missing:
+        raise CLIError(f"{path}: the preprocessing record lacks {', '.join(missing)}")
+    net = ckpt.net
+    m0 = net.sizes[0]
+    if len(block["feature_names"]) != m0 or len(block["x_mean"]) != m0 or len(block["x_scale"]) != m0:
+        raise CLIError(f"{path}: the preprocessing record does not match the network's {m0} inputs")
+    if block["task"] == "classification" and len(block.get("classes") or []) != net.sizes[-1]:
+        raise CLIError(f"{path}: the class list does not match the network's {net.sizes[-1]} outputs")
+    return net, block
+
+
+def select_features(ds, block: dict[str, Any], source: str) -> np.ndarray:
+    """The model's input columns, by name, from a Dataset (all its columns must be present)."""
+    names = list(ds.feature_names) + ([ds.target_name] if ds.target_name and ds.y is not None else [])
+    wanted = block["feature_names"]
+    missing = [c for c in wanted if c not in ds.feature_names]
+    if missing:
+        raise CLIError(
+            f"{source} lacks the model's input column(s) {', '.join(missing)} "
+            f"(it has: {', '.join(names)})"
+        )
+    idx = [ds.feature_names.index(c) for c in wanted]
+    return ds.X[:, idx]
+
+
+def predict_raw(net, block: dict[str, Any], X: np.ndarray) -> np.ndarray:
+    """The network's outputs on X in the original units: ŷ (n,) for regression, class
+    probabilities (n, k) for classification."""
+    Xs = standardize(X, block["x_mean"], block["x_scale"])
+    out = net.predict(Xs)
+    if block["task"] == "regression":
+        return out[:, 0] * block["y_scale"] + block["y_mean"]
+    return out
+
+
+def metrics(net, block: dict[str, Any], X: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Test metrics on (X, y): R², RMSE, MAE and the loss C (in the standardised target units)
+    for regression; accuracy and the cross-entropy loss for classification."""
+    Xs = standardize(X, block["x_mean"], block["x_scale"])
+    out = net.predict(Xs)
+    if block["task"] == "regression":
+        y_hat = out[:, 0] * block["y_scale"] + block["y_mean"]
+        resid = y - y_hat
+        ss_tot = float(((y - y.mean()) ** 2).sum())
+        ys = (y - block["y_mean"]) / block["y_scale"]
+        return {
+            "r2": 1.0 - float((resid**2).sum()) / ss_tot if ss_tot > 0 else float("nan"),
+            "rmse": float(np.sqrt(np.mean(resid**2))),
+            "mae": float(np.mean(np.abs(resid))),
+            "loss": float(net.loss(Xs, ys.reshape(-1, 1))),
+            "n": int(len(y)),
+        }
+    classes = list(block["classes"])
+    unknown = sorted(set(np.unique(y).tolist()) - set(classes))
+    if unknown:
+        raise CLIError(f"the data hold class(es) {unknown} the model was not trained on (it knows {classes})")
+    index = {c: i for i, c in enumerate(classes)}
+    Y = np.zeros((len(y), len(classes)))
+    Y[np.arange(len(y)), [index[c] for c in y.tolist()]] = 1.0
+    pred = np.asarray(classes)[np.argmax(out, axis=1)]
+    return {
+        "accuracy": float(np.mean(pred == y)),
+        "loss": float(net.loss(Xs, Y)),
+        "n": int(len(y)),
+    }
+
+
+def format_metrics(m: dict[str, float]) -> str:
+    if "r2" in m:
+        return f"R² {m['r2']:.4f}   RMSE {m['rmse']:.4g}   MAE {m['mae']:.4g}   loss {m['loss']:.4g}   ({m['n']} rows)"
+    return f"accuracy {m['accuracy']:.4f}   loss {m['loss']:.4g}   ({m['n']} rows)"
+
+
+# ---------------------------------------------------------------------------- output
+def check_output_dir(path: str) -> str:
+    """Refuse an output folder that cannot be created or written, before any work."""
+    path = os.path.abspath(path)
+    if os.path.exists(path):
+        if not os.path.isdir(path):
+            raise CLIError(f"--out {path} exists and is not a folder")
+        if not os.access(path, os.W_OK):
+            raise CLIError(f"--out {path} is not writable")
+        return path
+    parent = path
+    while not os.path.exists(parent):
+        parent = os.path.dirname(parent)
+    if not os.path.isdir(parent) or not os.access(parent, os.W_OK):
+        raise CLIError(f"--out {path} cannot be created ({parent} is not a writable folder)")
+    return path
+
+
+def check_output_file(path: str) -> str:
+    path = os.path.abspath(path)
+    if os.path.isdir(path):
+        raise CLIError(f"--out {path} is a folder; give a file name")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder):
+        raise CLIError(f"--out {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK) or (os.path.exists(path) and not os.access(path, os.W_OK)):
+        raise CLIError(f"--out {path} is not writable")
+    return path
+
+
+def default_mode() -> int:
+    """0o666 less the umask: the mode open() would give a new file."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
+def atomic_write_text(path: str, text: str) -> None:
+    """Write through a temporary file in the same folder, renamed onto ``path`` when complete."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, default_mode())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def csv_text(header: list[str], rows: list[list[Any]]) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(header)
+    for row in rows:
+        w.writerow(["" if v is None else (repr(v) if isinstance(v, float) else v) for v in row])
+    return buf.getvalue()
+
+
+def json_text(obj: Any) -> str:
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, dict):
+            return {k: clean(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [clean(x) for x in v]
+        if isinstance(v, np.generic):
+            return clean(v.item())
+        return v
+
+    return json.dumps(clean(obj), indent=2, allow_nan=False) + "\n"
+
+
+# ---------------------------------------------------------------------------- progress
+def _duration(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:4.1f}s"
+    m, s = divmod(int(round(seconds)), 60)
+    if m < 60:
+        return f"{m}m{s:02d}s"
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m"
+
+
+class ProgressBar:
+    """Epoch, training and validation loss and time left on stderr, redrawn in place on a
+    terminal, one line per tenth of the run otherwise. Plugs into relunet.ProgressCallback."""
+
+    def __init__(self, epochs: int, stream=None, width: int = 24) -> None:
+        self.epochs = epochs
+        self.stream = sys.stderr if stream is None else stream
+        self.width = width
+        self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+        self.every = max(1, epochs // 10)
+        self.started = time.perf_counter()
+        self.drawn = False
+
+    def line(self, info) -> str:
+        done = info.epochs_done
+        total = info.epochs_total
+        filled = int(self.width * done / total)
+        bar = "#" * filled + "-" * (self.width - filled)
+        val = "" if info.val_loss is None else f"  val {info.val_loss:.4g}"
+        return (
+            f"epoch {done:>{len(str(total))}}/{total} [{bar}]  train {info.train_loss:.4g}{val}"
+            f"  {_duration(info.elapsed)} elapsed, {_duration(info.eta)} left"
+        )
+
+    def __call__(self, info) -> None:
+        if self.tty:
+            self.stream.write("\r" + self.line(info) + "\x1b[K")
+            self.drawn = True
+        elif info.epochs_done % self.every == 0 or info.epochs_done == 1:
+            self.stream.write(self.line(info) + "\n")
+        self.stream.flush()
+
+    def close(self, history=None) -> None:
+        if self.tty and self.drawn:
+            self.stream.write("\n")
+            self.stream.flush()
+            self.drawn = False

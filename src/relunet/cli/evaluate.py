@@ -1,0 +1,78 @@
+"""``relunet evaluate``: test metrics of a model written by ``relunet train``."""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+from . import CLIError
+from ._common import add_data_arguments, file_digest, format_metrics, json_text, load_data, metrics, read_model, select_features
+
+EXAMPLE = """examples:
+  relunet evaluate runs/diabetes/model.safetensors --dataset diabetes     the run's own test rows
+  relunet evaluate runs/houses/model.safetensors --csv houses_2025.csv    every row of a new file
+  relunet evaluate runs/digits/model.safetensors --dataset digits --split all --json
+
+--split test (the default when the data are the ones the model was trained on: the same
+built-in dataset, or a CSV file with identical contents) re-creates the run's held-out test
+rows from the seed stored in the model; otherwise every row is used.
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="test metrics of a trained model on a dataset or CSV file",
+        description="Load a model written by 'relunet train', apply its stored standardisation and "
+        "print R², RMSE, MAE and the loss (regression) or accuracy and the loss (classification).",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("model", metavar="MODEL", help="model.safetensors written by 'relunet train'")
+    add_data_arguments(p)
+    p.add_argument("--split", choices=("test", "all"), default=None,
+                   help="the training run's test rows, or all rows (default: test for the training data)")
+    p.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    p.set_defaults(run=run)
+
+
+def same_source(args, block) -> bool:
+    src = block.get("source") or {}
+    if args.dataset is not None:
+        return src.get("dataset") == args.dataset
+    return "sha256" in src and src["sha256"] == file_digest(args.csv)
+
+
+def run(args: argparse.Namespace) -> int:
+    from .train import split_indices
+
+    if args.csv is not None and not os.path.isfile(args.csv):
+        raise CLIError(f"CSV file not found: {args.csv}")
+    net, block = read_model(args.model)
+    try:
+        ds = load_data(args, task=block["task"], target=block["target_name"], features=block["feature_names"])
+    except ImportError:
+        raise CLIError(f"the built-in dataset {args.dataset!r} ships with scikit-learn: pip install scikit-learn") from None
+    if ds.task != block["task"]:
+        raise CLIError(f"the model does {block['task']} but {args.dataset} is a {ds.task} dataset")
+    source = args.dataset or args.csv
+    X = select_features(ds, block, source)
+    y = ds.y
+    matches = same_source(args, block)
+    split = args.split or ("test" if matches else "all")
+    if split == "test":
+        if not matches:
+            raise CLIError(f"--split test needs the data the model was trained on ({block.get('source')}); use --split all")
+        s = block.get("split") or {}
+        if not {"test_fraction", "seed"} <= set(s):
+            raise CLIError(f"{args.model} does not record its test split; use --split all")
+        _, rows = split_indices(ds, s["test_fraction"], s["seed"])
+        X, y = X[rows], y[rows]
+    m = metrics(net, block, X, y)
+    if args.json:
+        print(json_text({"model": args.model, "data": source, "split": split, **m}), end="")
+    else:
+        sizes = " → ".join(str(k) for k in net.sizes)
+        print(f"{args.model} ({sizes}, {block['task']}) on {source}, {split} rows")
+        print(f"  {format_metrics(m)}")
+    return 0

@@ -1,0 +1,361 @@
+"""``relunet train``: train a ReLU network on a built-in dataset or a CSV file.
+
+Everything is checked before training starts; the output folder receives its files only after
+training succeeded, each written atomically, so a failed run leaves an existing folder as it was.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import CLIError
+from ._common import (
+    EXTRA_KEY,
+    EXTRA_VERSION,
+    ProgressBar,
+    add_data_arguments,
+    atomic_write_text,
+    check_output_dir,
+    csv_text,
+    file_digest,
+    fit_standardizer,
+    format_metrics,
+    fraction,
+    json_text,
+    load_data,
+    metrics,
+    non_negative_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    standardize,
+)
+
+EXAMPLE = """examples:
+  relunet train --dataset diabetes                    → runs/diabetes/
+  relunet train --dataset digits --hidden 64 --epochs 50 --lr 3e-3
+  relunet train --csv houses.csv --target price --hidden 64 32 --out runs/houses
+  relunet train --csv houses.csv --target price --features rooms area age
+  relunet train --dataset friedman1 --optimizer sgd --lr 0.01 --momentum 0.9 --seed 3
+
+The folder receives model.safetensors (weights, architecture and the input/target
+standardisation), metrics.csv (one row per epoch), metrics.json and loss_curve.png.
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser(
+        "train",
+        help="train a ReLU network on a dataset or CSV file",
+        description="Train a fully connected ReLU network: inputs (and regression targets) are "
+        "standardised with the training rows' mean and deviation, a seeded test split is held out "
+        "for the final metrics and a validation split for the loss curve and early stopping.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_data_arguments(p)
+    p.add_argument("--features", nargs="+", metavar="COLUMN",
+                   help="for --csv: the input columns (default: every column but the target)")
+    p.add_argument("--task", choices=("regression", "classification"), default=None,
+                   help="for --csv: regression (default) or classification (integer labels)")
+    p.add_argument("--hidden", type=positive_int, nargs="*", default=[32], metavar="M",
+                   help="hidden layer sizes m_1 … m_{L−1} (default: 32; none for a linear model)")
+    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    p.add_argument("--step-at-zero", type=float, default=None, choices=(0.0, 0.5, 1.0),
+                   help="ReLU'(0): 1 (default, the derivation's), 0 or 0.5")
+    p.add_argument("--init", default="he", help="weight initializer (default he)")
+    p.add_argument("--no-bias", action="store_true", help="no biases b[k] (the derivation's z = r W)")
+    p.add_argument("--optimizer", default="adam", help="sgd, adam or adamw (default adam)")
+    p.add_argument("--lr", type=positive_float, default=1e-3, help="learning rate η (default 1e-3)")
+    p.add_argument("--momentum", type=non_negative_float, default=None,
+                   help="SGD momentum μ in [0, 1) (default 0.9 with --optimizer sgd)")
+    p.add_argument("--nesterov", action="store_true", help="Nesterov momentum (SGD)")
+    p.add_argument("--l2", type=non_negative_float, default=0.01,
+                   help="L2 penalty λ on the weights: the cost gains (λ/2) Σ‖W‖² (default 0.01)")
+    p.add_argument("--epochs", type=positive_int, default=200, help="most epochs to run (default 200)")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="rows per step (default 32)")
+    p.add_argument("--patience", type=non_negative_int, default=20,
+                   help="stop after this many epochs without a lower validation loss and keep the "
+                   "best epoch's parameters (default 20; 0 runs every epoch)")
+    p.add_argument("--val-fraction", type=fraction, default=0.2,
+                   help="fraction of the training rows held out for validation (default 0.2)")
+    p.add_argument("--test-fraction", type=fraction, default=0.25,
+                   help="fraction of all rows held out for the test metrics (default 0.25)")
+    p.add_argument("--seed", type=non_negative_int, default=0,
+                   help="seed of the weights, splits and shuffling (default 0)")
+    p.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="(default float64)")
+    p.add_argument("--out", metavar="DIR", help="output folder (default runs/<dataset or CSV name>)")
+    p.add_argument("--track-gradients", action="store_true",
+                   help="record per-layer gradient statistics with the gradient-flow lab's recorder")
+    p.add_argument("--no-plot", action="store_true", help="skip loss_curve.png (no matplotlib needed)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+
+
+# ---------------------------------------------------------------------------- building
+def _activation(name: str, step_at_zero: float | None):
+    from ..activations import ACTIVATIONS, get_activation
+
+    if name == "softmax":
+        raise CLIError("--activation softmax is an output layer only")
+    if step_at_zero is None:
+        return get_activation(name)
+    constructor = ACTIVATIONS.get(name)
+    if constructor is None:
+        return get_activation(name)  # the registry's error lists the valid names
+    if "step_at_zero" not in inspect.signature(constructor).parameters:
+        raise CLIError(f"--step-at-zero applies to relu and leaky_relu, not --activation {name}")
+    return get_activation(name, step_at_zero=step_at_zero)
+
+
+def _optimizer(args):
+    from ..optimizers import OPTIMIZERS, get_optimizer
+
+    if args.optimizer not in OPTIMIZERS:
+        raise CLIError(f"unknown --optimizer {args.optimizer!r}; valid names are {', '.join(sorted(OPTIMIZERS))}")
+    accepted = inspect.signature(OPTIMIZERS[args.optimizer]).parameters
+    if args.momentum is not None and "momentum" not in accepted:
+        raise CLIError(f"--momentum applies to --optimizer sgd, not {args.optimizer}")
+    if args.nesterov and "nesterov" not in accepted:
+        raise CLIError(f"--nesterov applies to --optimizer sgd, not {args.optimizer}")
+    settings = {"lr": args.lr, "l2": args.l2}
+    if "momentum" in accepted:
+        settings["momentum"] = 0.9 if args.momentum is None else args.momentum
+        settings["nesterov"] = bool(args.nesterov)
+    try:
+        return get_optimizer(args.optimizer, **settings)
+    except ValueError as exc:
+        raise CLIError(f"--optimizer {args.optimizer}: {exc}") from None
+
+
+def _recorder_class(args):
+    """The gradient-flow lab's training callback class when it provides one, else None (with a note)."""
+    if not args.track_gradients:
+        return None
+    import importlib
+
+    from .. import gradflow
+
+    recorder_class = getattr(gradflow, "GradientFlowRecorder", None)
+    if recorder_class is None:
+        try:
+            recorder_class = getattr(importlib.import_module("relunet.gradflow.recorder"), "GradientFlowRecorder", None)
+        except ImportError:
+            recorder_class = None
+    if recorder_class is None:
+        print("relunet train: note: this relunet has no gradient-flow recorder; --track-gradients skipped",
+              file=sys.stderr)
+    return recorder_class
+
+
+def split_indices(ds, test_fraction: float, seed: int):
+    """(train rows, test rows) of a dataset: seeded, stratified for classification.
+    ``relunet evaluate`` calls this again to find the same test rows."""
+    from ..datasets import train_test_split
+
+    idx = np.arange(ds.X.shape[0])
+    tr, te, _, _ = train_test_split(idx, ds.y, test_fraction=test_fraction, seed=seed,
+                                    stratify=ds.task == "classification")
+    return tr, te
+
+
+def source_record(args, ds) -> dict:
+    if args.dataset is not None:
+        return {"dataset": args.dataset, "seed": args.seed}
+    return {"csv": os.path.basename(args.csv), "sha256": file_digest(args.csv)}
+
+
+# ---------------------------------------------------------------------------- run
+def run(args: argparse.Namespace) -> int:
+    from ..network import Network
+    from ..training import ProgressCallback, fit
+
+    # ------------------------------------------------------------ check everything first
+    if args.csv is not None and args.task is None:
+        args.task = "regression"
+    if args.dataset is not None and args.task is not None:
+        raise CLIError("--task applies to --csv only; built-in datasets know their task")
+    name = args.dataset or os.path.splitext(os.path.basename(args.csv))[0]
+    out = check_output_dir(args.out or os.path.join("runs", name))
+    if not args.no_plot:
+        try:
+            import matplotlib  # noqa: F401
+        except ImportError:
+            raise CLIError("loss_curve.png needs matplotlib (pip install 'relunet[lab]'), or pass --no-plot") from None
+    activation = _activation(args.activation, args.step_at_zero)
+    optimizer = _optimizer(args)
+    try:
+        ds = load_data(args)
+    except ImportError:
+        raise CLIError(f"the built-in dataset {args.dataset!r} ships with scikit-learn: pip install scikit-learn") from None
+
+    n = ds.X.shape[0]
+    if ds.task == "classification":
+        classes = np.unique(ds.y)
+        if classes.size < 2:
+            raise CLIError(f"classification needs at least 2 classes in the target (got {classes.tolist()})")
+    train_idx, test_idx = split_indices(ds, args.test_fraction, args.seed)
+    from ..datasets import train_test_split
+
+    fit_idx, val_idx, _, _ = train_test_split(
+        train_idx, ds.y[train_idx], test_fraction=args.val_fraction, seed=args.seed + 1,
+        stratify=ds.task == "classification",
+    ) if len(train_idx) >= 4 else (None, None, None, None)
+    if fit_idx is None or len(fit_idx) < 1 or len(val_idx) < 1:
+        raise CLIError(f"{n} rows are too few for a test and a validation split")
+
+    # standardisation from the rows the network is fitted on
+    x_mean, x_scale = fit_standardizer(ds.X[fit_idx])
+    block = {
+        "version": EXTRA_VERSION,
+        "task": ds.task,
+        "feature_names": list(ds.feature_names),
+        "target_name": ds.target_name,
+        "x_mean": x_mean.tolist(),
+        "x_scale": x_scale.tolist(),
+        "source": source_record(args, ds),
+        "split": {"test_fraction": args.test_fraction, "val_fraction": args.val_fraction, "seed": args.seed},
+    }
+    if ds.task == "regression":
+        y_mean = float(ds.y[fit_idx].mean())
+        y_scale = float(ds.y[fit_idx].std()) or 1.0
+        block.update(y_mean=y_mean, y_scale=y_scale)
+
+        def targets(rows):
+            return ((ds.y[rows] - y_mean) / y_scale).reshape(-1, 1)
+
+        m_L, output, cost = 1, "identity", "squared_error"
+    else:
+        block["classes"] = classes.tolist()
+
+        def targets(rows):
+            return (ds.y[rows][:, None] == classes[None, :]).astype(np.float64)
+
+        m_L, output, cost = int(classes.size), "softmax", "cross_entropy"
+
+    net = Network(
+        [ds.X.shape[1], *args.hidden, m_L],
+        activation=activation,
+        output_activation=output,
+        cost=cost,
+        bias=not args.no_bias,
+        init=args.init,
+        seed=args.seed,
+        dtype=np.dtype(args.dtype),
+    )
+    recorder_class = _recorder_class(args)
+
+    # ------------------------------------------------------------ train
+    X_fit = standardize(ds.X[fit_idx], x_mean, x_scale)
+    X_val = standardize(ds.X[val_idx], x_mean, x_scale)
+    Y_fit = targets(fit_idx)
+    # the gradient-flow record: per-layer statistics on a fixed probe batch of training rows
+    recorder = None if recorder_class is None else recorder_class(X_fit[:256], Y_fit[:256])
+    callbacks = []
+    bar = None
+    if not args.quiet:
+        bar = ProgressBar(args.epochs)
+        callbacks.append(ProgressCallback(bar))
+    if recorder is not None:
+        callbacks.append(recorder)
+    t0 = time.perf_counter()
+    try:
+        history = fit(
+            net, X_fit, Y_fit,
+            optimizer=optimizer,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            shuffle=True,
+            seed=args.seed,
+            validation_data=(X_val, targets(val_idx)),
+            early_stopping=args.patience > 0,
+            patience=max(args.patience, 1),
+            restore_best=True,
+            callbacks=callbacks,
+        )
+    finally:
+        if bar is not None:
+            bar.close()
+    seconds = time.perf_counter() - t0
+
+    # ------------------------------------------------------------ measure
+    results = {
+        "train": metrics(net, block, ds.X[fit_idx], ds.y[fit_idx]),
+        "validation": metrics(net, block, ds.X[val_idx], ds.y[val_idx]),
+        "test": metrics(net, block, ds.X[test_idx], ds.y[test_idx]),
+    }
+    summary = {
+        "data": {"name": name, **block["source"], "task": ds.task, "rows": n,
+                 "train_rows": int(len(fit_idx)), "validation_rows": int(len(val_idx)), "test_rows": int(len(test_idx))},
+        "network": net.config(),
+        "optimizer": {"name": optimizer.name, **optimizer.hyperparameters()},
+        "training": {"epochs_run": len(history), "best_epoch": history.best_epoch, "best_val_loss": history.best_loss,
+                     "stopped_early": history.stopped_early, "stop_reason": history.stop_reason,
+                     "restored_best": history.restored_best, "steps": history.steps, "seconds": seconds,
+                     "batch_size": args.batch_size, "patience": args.patience, "seed": args.seed},
+        **results,
+        "history": history.to_dict(),
+    }
+
+    # ------------------------------------------------------------ write: stage, then rename into place
+    from ..io import save
+    from ..plotting import plot_loss_curve, save_figure
+
+    rows = [[e + 1, tl, vl, lr, t] for e, tl, vl, lr, t in
+            zip(history.epochs, history.train_loss, history.val_loss, history.lr, history.epoch_time)]
+
+    def write(stage: str) -> None:
+        atomic_write_text(os.path.join(stage, "metrics.csv"),
+                          csv_text(["epoch", "train_loss", "val_loss", "lr", "seconds"], rows))
+        atomic_write_text(os.path.join(stage, "metrics.json"), json_text(summary))
+        if not args.no_plot:
+            what = f"{cost}, standardised targets" if ds.task == "regression" else cost
+            fig = plot_loss_curve(history, title=f"{name}: loss per epoch ({what})")
+            if history.restored_best:
+                fig.axes[0].axvline(history.best_epoch + 1, color="0.6", linewidth=0.8, linestyle=":")
+            save_figure(fig, os.path.join(stage, "loss_curve.png"))
+        if recorder is not None:
+            recorder.write(stage, plot=not args.no_plot)
+        save(net, os.path.join(stage, "model.safetensors"), optimizer=optimizer, extra={EXTRA_KEY: block})
+
+    written = publish(out, write)
+    sizes = " → ".join(str(m) for m in net.sizes)
+    stop = f", stopped early (best epoch {history.best_epoch + 1})" if history.stop_reason == "early_stopping" else ""
+    print(f"trained {sizes} {args.activation} network on {name}: {len(fit_idx)} train / {len(val_idx)} "
+          f"validation / {len(test_idx)} test rows, {len(history)} epochs in {seconds:.1f} s{stop}")
+    for part in ("train", "validation", "test"):
+        print(f"  {part:<10} {format_metrics(results[part])}")
+    if recorder is not None:
+        print(f"  gradient flow: {recorder.summary()}")
+    print(f"wrote {', '.join(written)} to {out}")
+    return 0
+
+
+def publish(out: str, write) -> list[str]:
+    """Call ``write(stage)`` on a fresh staging folder inside ``out``, then move every file it
+    wrote into ``out``. A failure while writing leaves ``out``'s existing files untouched (and
+    removes a folder this call created). Returns the file names."""
+    import shutil
+    import tempfile
+
+    created = not os.path.exists(out)
+    os.makedirs(out, exist_ok=True)
+    stage = tempfile.mkdtemp(prefix=".staging-", dir=out)
+    try:
+        write(stage)
+        names = sorted(os.listdir(stage))
+        for fname in names:
+            os.replace(os.path.join(stage, fname), os.path.join(out, fname))
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if created:
+            shutil.rmtree(out, ignore_errors=True)
+        raise
+    os.rmdir(stage)
+    return names
