@@ -99,16 +99,21 @@ class ReLU(Activation):
     def backprop(
         self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
-        # Step(z) is the sign pattern of z; where z < 0 the product is zeroed in place.
+        # (4) with f'(z) = Step(z): the step is written into `out` as 0.0 / 1.0 straight from the
+        # sign of z (one comparison, no boolean temporary), then multiplied by dC_dr in place.
         if out is None:
             out = np.empty_like(dC_dr)
+        elif _may_overlap(out, dC_dr):
+            return np.multiply(dC_dr, self.derivative(z), out=out)
         if self.step_at_zero == 1.0:
-            np.multiply(dC_dr, z >= 0, out=out)
+            np.greater_equal(z, 0, out=out)  # Step(0) = 1
         elif self.step_at_zero == 0.0:
-            np.multiply(dC_dr, r > 0, out=out)
+            np.greater(z, 0, out=out)  # Step(0) = 0
         else:
-            np.multiply(dC_dr, self.derivative(z), out=out)
-        return out
+            np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
+            out += 1
+            out *= 0.5
+        return np.multiply(out, dC_dr, out=out)
 
     def params(self) -> dict[str, Any]:
         return {"step_at_zero": self.step_at_zero}
@@ -236,6 +241,11 @@ class Softmax(Activation):
         # dC/dz_j = p_j (dC/dp_j − Σ_i p_i dC/dp_i): the full Jacobian–vector product.
         inner = np.sum(dC_dr * r, axis=1, keepdims=True)
         return np.multiply(r, dC_dr - inner, out=out)
+
+
+def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """A cheap test for arrays that are, or are views of, the same memory."""
+    return a is b or a.base is b or b.base is a or (a.base is not None and a.base is b.base)
 
 
 def _copy(src: np.ndarray, out: np.ndarray) -> np.ndarray:
