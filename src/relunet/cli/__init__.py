@@ -19,6 +19,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
+    "demo": "demo",
 }
 
 
