@@ -1,13 +1,15 @@
 """Forward and backward passes in floating point with a per-row power-of-two scale carried aside.
 
-Every row i of a layer's array A is stored as A_i = 2^{e_i} Â_i with max|Â_i| in [½, 1) and the
-integer e_i kept exactly (int64). Multiplying by a power of two is exact in IEEE arithmetic, and
+Every row i of a layer's array A is stored as A_i = 2^{e_i} Â_i with the integer e_i kept exactly
+(int64); whenever a row maximum of Â leaves [2^−256, 2^256] (float32: [2^−32, 2^32]) all rows are
+divided by the power of two that brings their maxima into [½, 1). Multiplying by a power of two is exact in IEEE arithmetic, and
 both backprop (5) and, for a positively homogeneous f, the forward step (1)–(2) act on each row
 linearly, so
 
     plain arithmetic on A          and          the same arithmetic on Â, then × 2^{e}
 
-give the same bits wherever the plain pass neither underflows nor overflows. Where it does, the
+give the same numbers wherever the plain pass neither underflows nor overflows (the same bits but
+for BLAS summing in another order on differently aligned buffers: a few ulp). Where it does, the
 scaled pass keeps going: ln G_k = −10,000 is a number, not a zero.
 
 What is carried exactly
@@ -59,70 +61,50 @@ def is_positively_homogeneous(f: Activation) -> bool:
     return isinstance(f, (ReLU, LeakyReLU, Identity)) or bool(getattr(f, "positively_homogeneous", False))
 
 
-def _row_exponent(A: np.ndarray) -> np.ndarray:
-    """e_i with max_j |A_ij| = m 2^{e_i}, m in [½, 1); 0 for an all-zero or non-finite row."""
+#: exponent given to an all-zero row: 2^DEAD is 0 in any float, so a zero row (a dead input in
+#: the forward pass, a zero error in the backward pass) never sets the scale of a sum over rows.
+DEAD = -(2**20)
+
+
+def _limit(dtype: np.dtype) -> tuple[float, float]:
+    """Row maxima inside [lo, hi] are left unscaled: squares and sums of squares of such rows,
+    and their products with O(1) weights, stay far from under- and overflow in ``dtype``."""
+    q = np.finfo(dtype).maxexp // 4  # 256 for float64, 32 for float32
+    return float(2.0**-q), float(2.0**q)
+
+
+def _renormalise(A: np.ndarray, acc: np.ndarray, bounds: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """Keep the rows of A (n, m) away from under- and overflow: when a row maximum leaves
+    ``bounds`` (or a row is all zero), divide every row in place by 2^{e_i}, e_i the exponent of
+    its largest entry (exact), and add e_i to ``acc``. Returns (exponents, row maxima of A as
+    returned). An all-zero row gets the exponent DEAD."""
     if A.shape[1] == 0:
-        return np.zeros(A.shape[0], np.int64)
-    with np.errstate(invalid="ignore"):
-        peak = np.max(np.abs(A), axis=1)
-    peak = np.where(np.isfinite(peak), peak, 0)
-    return np.frexp(peak)[1].astype(np.int64)
+        n = A.shape[0]
+        return np.full(n, DEAD, np.int64), np.zeros(n, A.dtype)
+    peak = np.max(np.abs(A), axis=1)
+    if peak.size == 0 or (bounds[0] <= peak.min() and peak.max() <= bounds[1]):
+        return acc, peak
+    mant, e = np.frexp(peak)  # frexp(inf or NaN) gives exponent 0
+    np.ldexp(A, -e[:, None], out=A)
+    return np.where(mant == 0, DEAD, acc + e), mant
 
 
-def _normalise_rows(A: np.ndarray) -> np.ndarray:
-    """Divide each row of A in place by 2^{e_i} (exact) and return e (int64, shape (n,))."""
-    e = _row_exponent(A)
-    if np.any(e):
-        np.ldexp(A, -e[:, None], out=A)
-    return e
+def _row_logsumexp(T: np.ndarray) -> np.ndarray:
+    """ln Σ_i exp(T[k, i]) along axis 1, with −inf entries (and all −inf rows) handled."""
+    M = np.max(T, axis=1, keepdims=True)
+    M = np.where(np.isfinite(M), M, 0.0)
+    return M[:, 0] + np.log(np.sum(np.exp(T - M), axis=1))
 
 
-def _log_mean_square(A: np.ndarray, e: np.ndarray) -> float:
-    """ln mean_{i,j} (2^{e_i} A_ij)² over all rows and columns, without forming 2^{e_i}."""
-    if A.size == 0:
-        return float("nan")
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        ss = np.einsum("ij,ij->i", A, A).astype(np.float64)
-        terms = np.log(ss) + 2.0 * LN2 * e
-    return _logsumexp(terms) - float(np.log(A.size))
+def _log_mean_squares(SS: np.ndarray, E: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Per layer: ln mean (2^{E} Â)² from the row sums of squares SS[k, i] = Σ_j Â_kij²."""
+    return _row_logsumexp(np.log(SS) + (2.0 * LN2) * E) - np.log(counts)
 
 
-def _logsumexp(x: np.ndarray) -> float:
-    x = np.asarray(x, np.float64)
-    x = x[~np.isnan(x)]
-    if x.size == 0:
-        return float("-inf")
-    m = np.max(x)
-    if not np.isfinite(m):
-        return float(m)
-    return float(m + np.log(np.sum(np.exp(x - m))))
-
-
-def _log_norm_weighted_sum(A: np.ndarray, e: np.ndarray) -> float:
-    """ln ‖Σ_i 2^{e_i} A_i‖ (the norm of the scaled column sums)."""
-    live = np.any(A != 0, axis=1)
-    if not np.any(live):
-        return float("-inf")
-    M = int(np.max(e[live]))
-    w = np.ldexp(np.ones(A.shape[0], A.dtype), e - M)
-    v = (w @ A).astype(np.float64)
-    with np.errstate(divide="ignore"):
-        return float(np.log(np.linalg.norm(v)) + M * LN2)
-
-
-def _log_norm_outer(R: np.ndarray, a: np.ndarray, D: np.ndarray, b: np.ndarray) -> float:
-    """ln ‖(2^{a} R)ᵀ (2^{b} D)‖_F = ln ‖Σ_i 2^{a_i + b_i} R_iᵀ D_i‖_F (equation (6))."""
-    s = a + b
-    live = np.any(D != 0, axis=1) & np.any(R != 0, axis=1)
-    if not np.any(live):
-        return float("-inf")
-    M = int(np.max(s[live]))
-    w = np.ldexp(np.ones(R.shape[0], R.dtype), s - M)
-    with np.errstate(over="ignore", invalid="ignore"):
-        dW = (R * w[:, None]).T @ D
-        nrm = float(np.linalg.norm(dW.astype(np.float64)))
-    with np.errstate(divide="ignore"):
-        return float(np.log(nrm) + M * LN2)
+def _weights(e: np.ndarray, dtype) -> tuple[np.ndarray, int]:
+    """(2^{e − M}, M) with M = max e: row weights in (0, 1] for a sum of differently scaled rows."""
+    M = int(e.max()) if e.size else 0
+    return np.ldexp(np.ones(e.shape[0], dtype), e - M), M
 
 
 @dataclass
@@ -138,6 +120,7 @@ class ScaledTrace:
     r_hat: list[np.ndarray]
     e: list[np.ndarray]
     forward_overflow_layer: int | None = None
+    _log_q: np.ndarray | None = field(default=None, repr=False)
 
     @property
     def L(self) -> int:
@@ -145,10 +128,20 @@ class ScaledTrace:
 
     def log_q(self) -> np.ndarray:
         """ln q_k = ln mean z[k]², index k = 0 … L (index 0 is NaN)."""
-        out = np.full(self.L + 1, np.nan)
-        for k in range(1, self.L + 1):
-            out[k] = _log_mean_square(self.z_hat[k], self.e[k])
-        return out
+        if self._log_q is None:
+            L, n = self.L, self.r_hat[0].shape[0]
+            SS = np.zeros((L + 1, n))
+            E = np.zeros((L + 1, n), np.int64)
+            counts = np.ones(L + 1)
+            for k in range(1, L + 1):
+                SS[k] = np.einsum("ij,ij->i", self.z_hat[k], self.z_hat[k])
+                E[k] = self.e[k]
+                counts[k] = max(self.z_hat[k].size, 1)
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                out = _log_mean_squares(SS, E, counts)
+            out[0] = np.nan
+            self._log_q = out
+        return self._log_q.copy()
 
     def to_trace(self) -> Trace:
         """The plain Trace 2^{e} ẑ, 2^{e} r̂ (entries may under- or overflow)."""
@@ -200,33 +193,32 @@ def scaled_forward(net: Network, X: Any) -> ScaledTrace:
     exps: list[np.ndarray] = [np.zeros(n, np.int64)]
     overflow: int | None = None
     r, a = X, exps[0]
-    for k, (W, b, f) in enumerate(zip(net.W, net.b, net.activations[1:])):
-        u = r @ W  # (1) on the scaled rows
-        if is_positively_homogeneous(f):
-            if b is None:
-                c = a
-            else:
-                c = np.maximum(a, 0)
-                with np.errstate(under="ignore", over="ignore"):
+    zero = exps[0]
+    bounds = _limit(net.dtype)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        for k, (W, b, f) in enumerate(zip(net.W, net.b, net.activations[1:])):
+            u = r @ W  # (1) on the scaled rows
+            if is_positively_homogeneous(f):
+                if b is None:
+                    c = a
+                else:
+                    c = np.maximum(a, 0)
                     np.ldexp(u, (a - c)[:, None], out=u)
                     u += np.ldexp(b[None, :], -c[:, None]).astype(u.dtype, copy=False)
-            e_new = _normalise_rows(u)
-            a_next = c + e_new
-        else:
-            with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-                if np.any(a):
+                a_next = _renormalise(u, c, bounds)[0]
+            else:
+                if a is not zero:
                     np.ldexp(u, a[:, None], out=u)
                 if b is not None:
                     u += b
-            a_next = np.zeros(n, np.int64)
-            if overflow is None and not np.isfinite(u).all():
-                overflow = k + 1
-        with np.errstate(over="ignore", invalid="ignore"):
+                a_next = zero
+                if overflow is None and not np.isfinite(u).all():
+                    overflow = k + 1
             r_next = f(u)  # (2): f(2^a ẑ) = 2^a f(ẑ) for homogeneous f
-        z_hat.append(u)
-        r_hat.append(r_next)
-        exps.append(a_next)
-        r, a = r_next, a_next
+            z_hat.append(u)
+            r_hat.append(r_next)
+            exps.append(a_next)
+            r, a = r_next, a_next
     return ScaledTrace(z_hat=z_hat, r_hat=r_hat, e=exps, forward_overflow_layer=overflow)
 
 
@@ -236,23 +228,22 @@ def _scaled_output_error(net: Network, st: ScaledTrace, Y: np.ndarray, c) -> tup
     f = net.activations[L]
     zL, rL, a = st.z_hat[L], st.r_hat[L], st.e[L]
     overflow = st.forward_overflow_layer
-    if isinstance(net.cost, SquaredError) and is_positively_homogeneous(f):
-        s = np.maximum(a, 0)
-        with np.errstate(under="ignore", over="ignore"):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        if isinstance(net.cost, SquaredError) and is_positively_homogeneous(f):
+            s = np.maximum(a, 0)
             dC_dr = np.ldexp(rL, (a - s)[:, None]) - np.ldexp(Y, -s[:, None]).astype(rL.dtype, copy=False)
-        dC_dr *= c  # (3): c (ŷ − y), carried as 2^{s}
-        dC_dz = f.backprop(dC_dr, zL, rL)  # (4): f' is scale-free
-        beta = s
-    else:
-        with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+            dC_dr *= c  # (3): c (ŷ − y), carried as 2^{s}
+            dC_dz = f.backprop(dC_dr, zL, rL)  # (4): f' is scale-free
+            beta = s
+        else:
             if np.any(a):
                 zL = np.ldexp(zL, a[:, None])
                 rL = np.ldexp(rL, a[:, None])
             _, dC_dz = net.cost.output_error(zL, rL, Y, c, f)
             dC_dz = np.array(dC_dz, copy=True)
-        beta = np.zeros(Y.shape[0], np.int64)
-        if overflow is None and not (np.isfinite(zL).all() and np.isfinite(dC_dz).all()):
-            overflow = L
+            beta = np.zeros(Y.shape[0], np.int64)
+            if overflow is None and not (np.isfinite(zL).all() and np.isfinite(dC_dz).all()):
+                overflow = L
     return dC_dz, beta, overflow
 
 
@@ -264,7 +255,8 @@ def scaled_backward(
 
     ``trace`` is a :class:`ScaledTrace` (from :func:`scaled_forward`) or a plain :class:`Trace`
     (then the forward values are taken as they are). Y has shape (n, m_L); the row weights are
-    c_i = 1/n or the normalised ``sample_weight``, as in ``net.backward``.
+    c_i = 1/n or the normalised ``sample_weight``, as in ``net.backward``. ``keep`` keeps every
+    renormalised dC_dz[k] and its exponents (memory: the size of the trace).
     """
     st = trace if isinstance(trace, ScaledTrace) else _as_scaled(trace)
     X = st.r_hat[0]
@@ -284,32 +276,54 @@ def _as_scaled(trace: Trace) -> ScaledTrace:
 
 def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool) -> ScaledGradients:
     L = net.L
-    nan = np.full(L + 1, np.nan)
-    log_G, log_speed, log_max, zero_fraction = nan.copy(), nan.copy(), nan.copy(), nan.copy()
-    log_norm_dW = np.full(L, np.nan)
+    n = Y.shape[0]
+    sizes = np.asarray(net.sizes, np.float64)
+    # per layer and row: Σ_j ĝ², max |ĝ| (the frexp mantissa), exponent β
+    SS = np.zeros((L + 1, n))
+    PEAK = np.zeros((L + 1, n))
+    BETA = np.zeros((L + 1, n), np.int64)
+    V2 = np.zeros(L + 1)  # ‖Σ_i 2^{β_i − M} ĝ_i‖², and M
+    VM = np.zeros(L + 1)
+    D2 = np.zeros(L)  # ‖Σ_i 2^{a_i + β_i − M} r̂_iᵀ ĝ_i‖_F², and M
+    DM = np.zeros(L)
+    NZ = np.zeros(L + 1)
     kept_g: list[np.ndarray | None] | None = [None] * (L + 1) if keep else None
     kept_b: list[np.ndarray | None] | None = [None] * (L + 1) if keep else None
+    ones = np.ones(n, net.dtype)
+    bounds = _limit(net.dtype)
 
     g, beta, overflow = _scaled_output_error(net, st, Y, c)
-    beta = beta + _normalise_rows(g)
-    k = L
-    while True:
-        log_G[k] = _log_mean_square(g, beta)
-        log_speed[k] = _log_norm_weighted_sum(g, beta)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            peaks = np.max(np.abs(g), axis=1).astype(np.float64)
-            log_max[k] = float(np.max(np.log(peaks) + beta * LN2)) if g.size else np.nan
-        zero_fraction[k] = float(np.mean(g == 0)) if g.size else np.nan
-        if keep:
-            kept_g[k], kept_b[k] = g, beta  # type: ignore[index]
-        log_norm_dW[k - 1] = _log_norm_outer(st.r_hat[k - 1], st.e[k - 1], g, beta)  # (6)
-        if k == 1:
-            break
-        with np.errstate(over="ignore", invalid="ignore"):
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        beta, mant = _renormalise(g, beta, bounds)
+        for k in range(L, 0, -1):
+            SS[k] = np.einsum("ij,ij->i", g, g)
+            PEAK[k] = mant
+            BETA[k] = beta
+            NZ[k] = np.count_nonzero(g)
+            M = int(beta.max())
+            v = np.ldexp(ones, beta - M) @ g  # Σ_rows dC_dz[k] = dC_db[k−1], up to 2^{M}
+            V2[k], VM[k] = v @ v, M
+            s = st.e[k - 1] + beta
+            M = int(s.max())
+            dW = (st.r_hat[k - 1] * np.ldexp(ones, s - M)[:, None]).T @ g  # (6), up to 2^{M}
+            D2[k - 1], DM[k - 1] = np.einsum("ij,ij->", dW, dW), M
+            if keep:
+                kept_g[k], kept_b[k] = g, beta  # type: ignore[index]
+            if k == 1:
+                break
             dC_dr = g @ net.W[k - 1].T  # (5)
             g = net.activations[k - 1].backprop(dC_dr, st.z_hat[k - 1], st.r_hat[k - 1])  # (4)
-        beta = beta + _normalise_rows(g)
-        k -= 1
+            beta, mant = _renormalise(g, beta, bounds)
+        counts = n * sizes
+        counts[0] = 1.0
+        with np.errstate(divide="ignore"):
+            log_G = _log_mean_squares(SS, BETA, counts)
+            log_speed = 0.5 * np.log(V2) + VM * LN2
+            log_norm_dW = 0.5 * np.log(D2) + DM * LN2
+            log_max = np.max(np.log(PEAK) + BETA * LN2, axis=1)
+    zero_fraction = 1.0 - NZ / counts
+    for arr in (log_G, log_speed, log_max, zero_fraction):
+        arr[0] = np.nan
     return ScaledGradients(
         log_G=log_G,
         log_speed=log_speed,
@@ -323,38 +337,43 @@ def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool
 
 
 # ---------------------------------------------------------------------------- plain limits
-def _first(ks, pred) -> int | None:
-    for k in ks:
-        if pred(k):
-            return k
-    return None
-
-
 def _limits_of(net: Network, trace: Trace, grads: Gradients, ref_trace: ScaledTrace, ref: ScaledGradients) -> dict:
     """Where a plain pass (trace, grads) lost what the scaled reference kept; layers are 1 … L."""
     L = net.L
     tiny = np.finfo(net.dtype).tiny
-    fwd = range(1, L + 1)
-    bwd = range(L, 0, -1)
-
-    def fwd_under(k: int) -> bool:
-        plain_dead = ~np.any(trace.z[k] != 0, axis=1)
-        exact_live = np.any(ref_trace.z_hat[k] != 0, axis=1)
-        return bool(np.any(plain_dead & exact_live))
-
-    def bwd_sub(k: int) -> bool:
-        a = np.abs(grads.dC_dz[k])
-        return bool(np.any((a > 0) & (a < tiny)))
-
-    def bwd_under(k: int) -> bool:
-        return bool(not np.any(grads.dC_dz[k] != 0) and np.isfinite(ref.log_G[k]))
-
+    f_over = f_under = None
+    with np.errstate(invalid="ignore"):
+        for k in range(1, L + 1):
+            rowmax = np.max(np.abs(trace.z[k]), axis=1)
+            if f_over is None and not np.isfinite(rowmax).all():
+                f_over = k
+            if f_under is None and np.any(rowmax == 0):
+                if is_positively_homogeneous(net.activations[k]):
+                    live = ref_trace.e[k] != DEAD
+                else:
+                    live = np.any(ref_trace.z_hat[k] != 0, axis=1)
+                if np.any((rowmax == 0) & live):
+                    f_under = k
+            if f_over is not None and f_under is not None:
+                break
+        b_sub = b_under = b_over = None
+        for k in range(L, 0, -1):
+            a = np.abs(grads.dC_dz[k])
+            top = np.max(a) if a.size else 0.0
+            if b_over is None and not np.isfinite(top):
+                b_over = k
+            if b_under is None and top == 0 and np.isfinite(ref.log_G[k]):
+                b_under = k
+            if b_sub is None and top > 0 and np.min(np.where(a > 0, a, np.inf)) < tiny:
+                b_sub = k
+            if b_over is not None and b_under is not None and b_sub is not None:
+                break
     return {
-        "forward_overflow_layer": _first(fwd, lambda k: not np.isfinite(trace.z[k]).all()),
-        "forward_underflow_layer": _first(fwd, fwd_under),
-        "first_subnormal_layer": _first(bwd, bwd_sub),
-        "first_underflow_layer": _first(bwd, bwd_under),
-        "first_overflow_layer": _first(bwd, lambda k: not np.isfinite(grads.dC_dz[k]).all()),
+        "forward_overflow_layer": f_over,
+        "forward_underflow_layer": f_under,
+        "first_subnormal_layer": b_sub,
+        "first_underflow_layer": b_under,
+        "first_overflow_layer": b_over,
     }
 
 

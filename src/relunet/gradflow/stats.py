@@ -150,15 +150,20 @@ def _plain_arrays(net: Network, trace: Trace, grads: Gradients) -> dict[str, np.
     ndW = np.empty(depth)
     q = np.empty(depth)
     zeros = np.empty(depth)
+    f64 = np.float64
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         for i in range(depth):
             k = i + 1
             g = grads.dC_dz[k]
-            G[i] = np.mean(np.square(g, dtype=np.float64))
-            speed[i] = np.linalg.norm(g.sum(axis=0, dtype=np.float64))
-            ndW[i] = np.linalg.norm(grads.dC_dW[k - 1].astype(np.float64))
-            q[i] = np.mean(np.square(trace.z[k], dtype=np.float64))
-            zeros[i] = np.mean(g == 0)
+            size = max(g.size, 1)
+            G[i] = np.einsum("ij,ij->", g, g, dtype=f64) / size
+            v = np.sum(g, axis=0, dtype=f64)
+            speed[i] = np.sqrt(v @ v)
+            dW = grads.dC_dW[k - 1]
+            ndW[i] = np.sqrt(np.einsum("ij,ij->", dW, dW, dtype=f64))
+            z = trace.z[k]
+            q[i] = np.einsum("ij,ij->", z, z, dtype=f64) / size
+            zeros[i] = 1.0 - np.count_nonzero(g) / size
     return {"G": G, "speed": speed, "norm_dW": ndW, "q": q, "zero_fraction": zeros}
 
 
@@ -242,26 +247,32 @@ def measure(
     Y: Any,
     scaled: bool = True,
     limit_dtypes: Sequence[Any] | None = None,
+    plain: bool = True,
 ) -> LayerStats:
     """Forward and backward on (X, Y) and the per-layer statistics.
 
-    X (n, m_0), Y (n, m_L). The plain pass (in ``net.dtype``) always runs: it gives zero_fraction,
-    plain_log_G and ``limits[net.dtype]``. With ``scaled`` (default) the log fields come from the
-    scaled pass, finite where float64 under- or overflows. ``limit_dtypes`` (e.g. ("float32",
-    "float64")) adds :func:`plain_limits` for those dtypes.
+    X (n, m_0), Y (n, m_L). The plain pass (in ``net.dtype``) gives zero_fraction, plain_log_G
+    and ``limits[net.dtype]``. With ``scaled`` (default) the log fields come from the scaled pass,
+    finite where float64 under- or overflows; ``plain=False`` then skips the plain pass (half the
+    work: zero_fraction counts structural zeros only, plain_log_G is NaN, no limits).
+    ``limit_dtypes`` (e.g. ("float32", "float64")) adds :func:`plain_limits` for those dtypes.
     """
+    if not scaled and not plain:
+        raise ValueError("measure needs the plain pass, the scaled pass or both (got scaled=False, plain=False)")
     Xc, Yc, _ = net.check_XY(X, Y)
-    with np.errstate(all="ignore"):
-        trace = net._forward(Xc)
-        grads = net._backward(trace, Yc)
+    trace = grads = None
+    if plain:
+        with np.errstate(all="ignore"):
+            trace = net._forward(Xc)
+            grads = net._backward(trace, Yc)
     if scaled:
         st = scaled_forward(net, Xc)
         sg = _scaled_backward(net, st, Yc, 1.0 / Xc.shape[0], keep=False)
-        limits = {net.dtype.name: _limits_of(net, trace, grads, st, sg)}
+        limits = {net.dtype.name: _limits_of(net, trace, grads, st, sg)} if plain else {}
     else:
         st, sg, limits = None, None, {}
     if limit_dtypes:
-        other = [d for d in limit_dtypes if np.dtype(d) != net.dtype or not scaled]
+        other = [d for d in limit_dtypes if np.dtype(d).name not in limits]
         if other:
             limits.update(plain_limits(net, Xc, Yc, dtypes=tuple(other)))
     return _build(net, trace, grads, st, sg, limits)

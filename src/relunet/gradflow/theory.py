@@ -224,28 +224,30 @@ def mean_field(
 
 # ----------------------------------------------------------------------------- special functions
 def digamma(x: Any) -> np.ndarray:
-    """ψ(x) = d ln Γ(x)/dx for x > 0 (recurrence to x ≥ 8, then the asymptotic series; ~1e-15)."""
+    """ψ(x) = d ln Γ(x)/dx for x > 0 (recurrence to x ≥ 12, then the asymptotic series; ~1e-15)."""
     x = np.array(x, dtype=np.float64, ndmin=1)
     acc = np.zeros_like(x)
-    while np.any(x < 8):
-        small = x < 8
+    while np.any(x < 12):
+        small = x < 12
         acc[small] -= 1.0 / x[small]
         x = np.where(small, x + 1.0, x)
     x2 = 1.0 / (x * x)
-    series = x2 * (1 / 12 - x2 * (1 / 120 - x2 * (1 / 252 - x2 * (1 / 240 - x2 * (1 / 132)))))
+    # ψ(x) ~ ln x − 1/(2x) − Σ B_2j / (2j x^{2j})
+    series = x2 * (1 / 12 - x2 * (1 / 120 - x2 * (1 / 252 - x2 * (1 / 240 - x2 * (1 / 132 - x2 * (691 / 32760))))))
     return acc + np.log(x) - 0.5 / x - series
 
 
 def trigamma(x: Any) -> np.ndarray:
-    """ψ'(x) for x > 0 (recurrence to x ≥ 8, then the asymptotic series; ~1e-15)."""
+    """ψ'(x) for x > 0 (recurrence to x ≥ 12, then the asymptotic series; ~1e-15)."""
     x = np.array(x, dtype=np.float64, ndmin=1)
     acc = np.zeros_like(x)
-    while np.any(x < 8):
-        small = x < 8
+    while np.any(x < 12):
+        small = x < 12
         acc[small] += 1.0 / (x[small] * x[small])
         x = np.where(small, x + 1.0, x)
     x2 = 1.0 / (x * x)
-    series = (1 / x) * x2 * (1 / 6 - x2 * (1 / 30 - x2 * (1 / 42 - x2 * (1 / 30 - x2 * (5 / 66)))))
+    # ψ'(x) ~ 1/x + 1/(2x²) + Σ B_2j / x^{2j+1}
+    series = (1 / x) * x2 * (1 / 6 - x2 * (1 / 30 - x2 * (1 / 42 - x2 * (1 / 30 - x2 * (5 / 66 - x2 * (691 / 2730))))))
     return acc + 1.0 / x + 0.5 * x2 + series
 
 
