@@ -128,6 +128,8 @@ def test_warm_start_continues_the_same_run(friedman):
     assert parts.loss_curve_ == whole.loss_curve_ and parts.t_ == whole.t_
     cold = _small_regressor(max_iter=3, **params).fit(Xtr, ytr).fit(Xtr, ytr)
     assert cold.n_iter_ == 3 and cold.loss_curve_ == first_curve  # without warm_start: afresh
+    with pytest.raises(ValueError, match="differs from the fitted network's \\(32,\\)"):
+        parts.set_params(hidden_layer_sizes=(16,)).fit(Xtr, ytr)
 
 
 def test_partial_fit_is_one_epoch_and_continues(friedman):
@@ -150,8 +152,10 @@ def test_classifier_partial_fit_needs_classes_first(digits):
     assert list(clf.classes_) == list(range(10)) and clf.net_.sizes[-1] == 10
     clf.partial_fit(X[50:100], y[50:100])  # later batches may hold the other classes
     assert clf.predict_proba(X[:3]).shape == (3, 10)
-    with pytest.raises(ValueError, match="not seen at the first fit"):
+    with pytest.raises(ValueError, match="class\\(es\\) \\[11\\] not among classes_"):
         clf.partial_fit(X[:2], [3, 11])
+    with pytest.raises(ValueError, match="not among classes_"):  # labels outside the given classes
+        ReLUNetClassifier().partial_fit(X[:4], [0, 1, 2, 7], classes=[0, 1, 2])
 
 
 # ------------------------------------------------------------------------------------ output layers

@@ -251,6 +251,11 @@ class _ReLUNetBase(BaseEstimator):
             self.best_loss_ = None
             self.best_validation_loss_ = None
             self.optimizer_ = None
+        elif self.net_.sizes[1:-1] != self._hidden_sizes():
+            raise ValueError(
+                f"hidden_layer_sizes={self.hidden_layer_sizes!r} differs from the fitted network's "
+                f"{self.net_.sizes[1:-1]}; fit with warm_start=False to start afresh"
+            )
         if self.optimizer_ is None:
             self.optimizer_ = self._build_optimizer()
         batch_size = self._batch_size(X.shape[0])
@@ -490,16 +495,14 @@ class ReLUNetClassifier(ClassifierMixin, _ReLUNetBase):
 
     def _targets(self, y, first, classes=None):
         if first:
-            kind = type_of_target(y if classes is None else y, input_name="y")
+            kind = type_of_target(y, input_name="y")
             if kind not in ("binary", "multiclass", "multilabel-indicator"):
                 raise ValueError(
                     f"Unknown label type: {kind!r}; ReLUNetClassifier takes binary, multiclass or "
                     "multilabel-indicator targets"
                 )
             lb = LabelBinarizer()
-            lb.fit(y if classes is None else np.asarray(classes))
-            if kind == "multilabel-indicator":
-                lb.fit(y)
+            lb.fit(y if classes is None or kind == "multilabel-indicator" else np.asarray(classes))
             if len(lb.classes_) < 2:
                 raise ValueError(
                     f"ReLUNetClassifier needs at least 2 classes in y (got 1 class: {lb.classes_[0]!r})"
@@ -508,16 +511,17 @@ class ReLUNetClassifier(ClassifierMixin, _ReLUNetBase):
             self.classes_ = lb.classes_
             self._multilabel = lb.y_type_ == "multilabel-indicator"
             self._multiclass = not self._multilabel and len(self.classes_) > 2
+        elif classes is not None and not np.array_equal(np.asarray(classes), self.classes_):
+            raise ValueError(
+                f"classes={np.asarray(classes).tolist()} differs from the classes of the first fit {self.classes_.tolist()}"
+            )
+        if self._multilabel:
+            if y.ndim != 2 or y.shape[1] != len(self.classes_):
+                raise ValueError(f"y must be a multilabel indicator matrix with {len(self.classes_)} columns")
         else:
-            if classes is not None and not np.array_equal(np.asarray(classes), self.classes_):
-                raise ValueError(f"classes={list(classes)} differs from the classes of the first fit {list(self.classes_)}")
-            if self._multilabel:
-                if y.ndim != 2 or y.shape[1] != len(self.classes_):
-                    raise ValueError(f"y must be a multilabel indicator matrix with {len(self.classes_)} columns")
-            else:
-                unseen = np.setdiff1d(np.unique(y), self.classes_)
-                if unseen.size:
-                    raise ValueError(f"y holds class(es) {list(unseen)} not seen at the first fit {list(self.classes_)}")
+            unseen = np.setdiff1d(np.unique(y), self.classes_)
+            if unseen.size:
+                raise ValueError(f"y holds class(es) {unseen.tolist()} not among classes_ {self.classes_.tolist()}")
         Y = self._label_binarizer.transform(y)
         return np.asarray(Y, dtype=np.float64)
 
