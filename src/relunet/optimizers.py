@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from operator import is_
 from typing import Any
 
 import numpy as np
@@ -297,13 +298,43 @@ def clip_by_global_norm(grads: Sequence[np.ndarray], max_norm: float) -> float:
 
 
 # ---------------------------------------------------------------------------- base class
+def _flat_span(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
+    """The 1-D array whose memory ``arrays`` tile exactly, in order, else None.
+
+    :class:`relunet.Network` packs its parameters this way (and fit its gradients), so an update
+    can run as one operation on the whole θ instead of one per array."""
+    if not arrays:
+        return None
+    base = arrays[0].base
+    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
+        return None
+    address = base.__array_interface__["data"][0]
+    for a in arrays:
+        if a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous:
+            return None
+        if a.__array_interface__["data"][0] != address:
+            return None
+        address += a.nbytes
+    return base if address == base.__array_interface__["data"][0] + base.nbytes else None
+
+
+def _views(flat: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Views of ``flat`` with the shapes of ``like``, one after the other."""
+    out, offset = [], 0
+    for a in like:
+        out.append(flat[offset : offset + a.size].reshape(a.shape))
+        offset += a.size
+    return out
+
+
 class Optimizer:
     """Base class: counters, schedule, clipping, L2 and the scratch buffers.
 
     Attributes: ``lr0`` (η0), ``lr`` (η now), ``t`` (steps taken), ``epoch`` (epochs finished),
-    ``samples_seen`` (training rows processed in finished epochs), ``schedule``.
-    Subclasses implement :meth:`_update` on one (θ, g) pair and name their state arrays in
-    ``state_names``.
+    ``samples_seen`` (training rows processed in finished epochs), ``schedule``, ``state``
+    (name → one array per parameter). Subclasses implement :meth:`_update` on (θ, g, scratch,
+    *state) and name their state arrays in ``state_names``. When the parameters (and gradients)
+    tile one flat array, as a Network's do, the update runs once on the flat arrays.
     """
 
     name = "optimizer"
@@ -325,42 +356,80 @@ class Optimizer:
         self.epoch = 0
         self.samples_seen = 0
         self.state: dict[str, list[np.ndarray]] | None = None  # name → one array per parameter
-        self._tmp: list[np.ndarray] | None = None
+        self._reset_buffers()
+
+    def _reset_buffers(self) -> None:
+        self._params: list[np.ndarray] | None = None  # the arrays the buffers were laid out for
+        self._grads: list[np.ndarray] | None = None
+        self._tmp: list[np.ndarray] = []
+        self._theta_flat = self._g_flat = self._tmp_flat = None
+        self._state_flat: list[np.ndarray] = []
 
     # ------------------------------------------------------------ the step
     def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """One update of every θ in ``params`` from its g in ``grads``, in place (g may be
         overwritten by clipping and the L2 term)."""
-        if len(grads) != len(params):
-            raise ValueError(f"grads has {len(grads)} arrays but params has {len(params)}; they must be aligned")
-        if self._tmp is None or len(self._tmp) != len(params):
-            self._allocate(params)
+        if self._params is None or len(params) != len(self._params) or not all(map(is_, params, self._params)):
+            self._prepare(params)
+        if self._grads is None or len(grads) != len(self._grads) or not all(map(is_, grads, self._grads)):
+            self._prepare_grads(grads)
+        g_flat = self._g_flat
         if self.clip_norm is not None:
-            clip_by_global_norm(grads, self.clip_norm)
+            clip_by_global_norm(grads if g_flat is None else (g_flat,), self.clip_norm)
+        if self.l2:
+            for theta, g, tmp in zip(params, grads, self._tmp):
+                if theta.ndim == 2:
+                    np.multiply(theta, self.l2, out=tmp)
+                    g += tmp  # g ← g + λ W
         self.t += 1
-        self._begin_step()
-        for i, (theta, g) in enumerate(zip(params, grads)):
-            tmp = self._tmp[i]
-            if self.l2 and theta.ndim == 2:
-                np.multiply(theta, self.l2, out=tmp)
-                g += tmp  # g ← g + λ W
-            self._update(i, theta, g, tmp)
+        self._begin_step(params)
+        if g_flat is not None:
+            self._update(self._theta_flat, g_flat, self._tmp_flat, *self._state_flat)
+        else:
+            state = [self.state[name] for name in self.state_names]
+            for i, (theta, g, tmp) in enumerate(zip(params, grads, self._tmp)):
+                self._update(theta, g, tmp, *(arrays[i] for arrays in state))
 
-    def _begin_step(self) -> None:
-        """Per-step scalars shared by all arrays (Adam's bias corrections)."""
+    def _begin_step(self, params: Sequence[np.ndarray]) -> None:
+        """Per-step work before the rule: scalars shared by all arrays, AdamW's decay."""
 
-    def _update(self, i: int, theta: np.ndarray, g: np.ndarray, tmp: np.ndarray) -> None:
+    def _update(self, theta: np.ndarray, g: np.ndarray, tmp: np.ndarray, *state: np.ndarray) -> None:
         raise NotImplementedError
 
-    def _allocate(self, params: Sequence[np.ndarray]) -> None:
-        self._tmp = [np.empty_like(p) for p in params]
-        if self.state is None:
-            self.state = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
-        else:
+    def _prepare(self, params: Sequence[np.ndarray]) -> None:
+        """Lay out scratch and state like ``params`` (flat when they tile one array)."""
+        if self.state is not None:
             self._check_state(params)
+        flat = _flat_span(params)
+        self._params, self._grads, self._g_flat = list(params), None, None
+        self._theta_flat = flat
+        if flat is not None:
+            self._tmp_flat = np.empty_like(flat)
+            self._tmp = _views(self._tmp_flat, params)
+            self._state_flat = [np.zeros_like(flat) for _ in self.state_names]
+            views = {name: _views(f, params) for name, f in zip(self.state_names, self._state_flat)}
+        else:
+            self._tmp_flat, self._state_flat = None, []
+            self._tmp = [np.empty_like(p) for p in params]
+            views = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
+        if self.state is not None:  # carry the state over (loaded, or laid out for other arrays)
+            for name in self.state_names:
+                for new, old in zip(views[name], self.state[name]):
+                    np.copyto(new, old)
+        self.state = views
+
+    def _prepare_grads(self, grads: Sequence[np.ndarray]) -> None:
+        if len(grads) != len(self._params):
+            raise ValueError(f"grads has {len(grads)} arrays but params has {len(self._params)}; they must be aligned")
+        for i, (g, p) in enumerate(zip(grads, self._params)):
+            if g.shape != p.shape:
+                raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}")
+        self._grads = list(grads)
+        self._g_flat = _flat_span(grads) if self._theta_flat is not None else None
 
     def _check_state(self, params: Sequence[np.ndarray]) -> None:
-        for name, arrays in self.state.items():
+        for name in self.state_names:
+            arrays = self.state.get(name, [])
             if len(arrays) != len(params):
                 raise ValueError(f"optimizer state {name!r} has {len(arrays)} arrays but there are {len(params)} parameters")
             for i, (a, p) in enumerate(zip(arrays, params)):
@@ -425,7 +494,7 @@ class Optimizer:
         self.t, self.epoch, self.samples_seen = int(scalars["t"]), int(scalars["epoch"]), int(scalars["samples_seen"])
         self.lr = _positive("lr", scalars.get("lr", self.lr0))
         self.state = {k: [np.array(a, copy=True) for a in arrays[k]] for k in self.state_names} if names else None
-        self._tmp = None
+        self._reset_buffers()
 
     def __repr__(self) -> str:
         hp = self.hyperparameters()
@@ -465,13 +534,13 @@ class SGD(Optimizer):
         self.nesterov = bool(nesterov)
         self.state_names = ("v",) if self.momentum > 0 else ()
 
-    def _update(self, i, theta, g, tmp):
+    def _update(self, theta, g, tmp, *state):
         eta, mu = self.lr, self.momentum
         if mu == 0:
             np.multiply(g, eta, out=tmp)
             theta -= tmp  # θ ← θ − η g
             return
-        v = self.state["v"][i]
+        (v,) = state
         v *= mu
         v += g  # v ← μ v + g
         if self.nesterov:
@@ -514,14 +583,13 @@ class Adam(Optimizer):
         self.beta2 = _unit_interval("beta2", beta2)
         self.eps = _positive("eps", eps)
 
-    def _begin_step(self):
+    def _begin_step(self, params):
         t = self.t
         self._step_size = self.lr / (1.0 - self.beta1**t)  # η / (1 − β1^t)
         self._sqrt_bc2 = math.sqrt(1.0 - self.beta2**t)  # sqrt(1 − β2^t)
 
-    def _update(self, i, theta, g, tmp):
+    def _update(self, theta, g, tmp, m, v):
         b1, b2 = self.beta1, self.beta2
-        m, v = self.state["m"][i], self.state["v"][i]
         m *= b1
         np.multiply(g, 1.0 - b1, out=tmp)
         m += tmp  # m ← β1 m + (1 − β1) g
@@ -562,10 +630,13 @@ class AdamW(Adam):
         super().__init__(lr, beta1, beta2, eps, schedule, clip_norm, l2)
         self.weight_decay = _non_negative("weight_decay", weight_decay)
 
-    def _update(self, i, theta, g, tmp):
-        if self.weight_decay and theta.ndim == 2:
-            theta *= 1.0 - self.lr * self.weight_decay  # W ← W − η λ W
-        super()._update(i, theta, g, tmp)
+    def _begin_step(self, params):
+        super()._begin_step(params)
+        if self.weight_decay:
+            keep = 1.0 - self.lr * self.weight_decay
+            for theta in params:
+                if theta.ndim == 2:
+                    theta *= keep  # W ← W − η λ W
 
     def hyperparameters(self):
         return {**super().hyperparameters(), "weight_decay": self.weight_decay}
