@@ -30,7 +30,10 @@ correction (ε·sqrt(1 − β2^t)/(1 − β1^t) in these terms), so the two diff
 
 The learning rate η follows a :class:`Schedule` per epoch; :meth:`Optimizer.begin_epoch` and
 :meth:`Optimizer.end_epoch` (called by :func:`relunet.fit`) advance it. Every update runs in place
-through one preallocated scratch array per parameter: a step allocates nothing.
+through preallocated scratch and state arrays: a step allocates nothing. A Network keeps all its
+parameters in one flat array (and fit its gradients likewise); the optimizer then applies each
+line of its rule once to the whole flat θ instead of once per array (20× fewer calls for SGD on
+a 200-layer net of width 16).
 """
 
 from __future__ import annotations
