@@ -12,7 +12,7 @@ import warnings
 import numpy as np
 
 from . import CLIError
-from ._common import check_output_dir, json_text, non_negative_int, positive_int
+from ._common import check_output_dir, fraction, json_text, non_negative_int, positive_int
 
 EXAMPLE = """examples:
   relunet demo                          table on stdout, plots in ./relunet-demo/
@@ -53,7 +53,7 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the split and the networks (default 0)")
     p.add_argument("--repeats", type=positive_int, default=1,
                    help="seeded splits to average over (seed, seed+1, …; default 1)")
-    p.add_argument("--test-fraction", type=float, default=0.25, help="rows held out for testing (default 0.25)")
+    p.add_argument("--test-fraction", type=fraction, default=0.25, help="rows held out for testing (default 0.25)")
     p.set_defaults(run=run)
 
 
@@ -132,8 +132,6 @@ def _replay(fitted, Xtr, ytr, Xte, yte, seed):
 
 
 def run(args: argparse.Namespace) -> int:
-    if not 0 < args.test_fraction < 1:
-        raise CLIError(f"--test-fraction must be in (0, 1) (got {args.test_fraction})")
     out = check_output_dir(args.out)
     try:
         import matplotlib  # noqa: F401
