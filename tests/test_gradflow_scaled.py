@@ -71,3 +71,81 @@ def test_deep_sigmoid_underflows_float64_but_scaled_pass_measures_it():
     mf = gf.mean_field("sigmoid", sigma_w2=1.0, sigma_b2=0.0, depth=depth, q1=float(np.mean(np.square(X @ net.W[0]))))
     assert s.log_ratio < -5000
     assert s.log_ratio == pytest.approx(mf.log_ratio, rel=0.03)
+
+
+def test_exploding_relu_overflows_plain_floats_but_scaled_pass_matches_finite_width_theory():
+    # σ_w² = 4: χ = 2 per layer, and q doubles per layer in the forward pass. Over 1100 layers the
+    # forward z reaches 2^550 (float32 overflows near layer 2·128 = 256, float64 would need 2048),
+    # and backprop multiplies dC_dz by √2 per layer on top (float64 overflows on the way down).
+    depth, n, nets = 1100, 64, 4
+    init = rn.get_initializer("normal", sigma_w2=4.0)
+    rng = np.random.default_rng(0)
+    ratios = []
+    for seed in range(nets):
+        net = rn.Network([n] + [n] * depth + [1], bias=False, init=init, seed=seed)
+        X, Y = rng.standard_normal((1, n)), rng.standard_normal((1, 1))
+        s = gf.measure(net, X, Y, limit_dtypes=("float32", "float64"))
+        assert np.all(np.isfinite(s.log_G)) and np.all(np.isnan(s.plain_log_G[:10]))
+        lim32, lim64 = s.limits["float32"], s.limits["float64"]
+        assert 230 <= lim32["forward_overflow_layer"] <= 290
+        assert lim64["forward_overflow_layer"] is None and lim64["first_overflow_layer"] is not None
+        ratios.append(s.log_ratio)
+    fw = gf.relu_finite_width([n] * depth, sigma_w2=4.0)
+    assert fw.mean_field == pytest.approx((depth - 1) * np.log(2.0))
+    assert abs(np.mean(ratios) - fw.mean) < 4 * fw.std / np.sqrt(nets)
+
+
+@pytest.mark.parametrize(
+    "cost, out_act, out",
+    [("cross_entropy", "softmax", 3), ("binary_cross_entropy", "sigmoid", 2), ("squared_error", "tanh", 2)],
+)
+def test_scaled_equals_plain_for_other_costs_and_weights(cost, out_act, out):
+    rng = np.random.default_rng(4)
+    net = rn.Network([4, 12, 12, 12, out], activation="relu", output_activation=out_act, cost=cost, seed=2)
+    X = rng.standard_normal((9, 4))
+    Y = np.eye(out)[rng.integers(0, out, 9)] if cost != "squared_error" else rng.standard_normal((9, out))
+    w = rng.uniform(0.5, 2.0, 9)
+    trace = net.forward(X)
+    grads = net.backward(trace, Y, sample_weight=w)
+    sg = gf.scaled_backward(net, gf.scaled_forward(net, X), Y, sample_weight=w)
+    want = [np.log(np.mean(grads.dC_dz[k] ** 2)) for k in range(1, net.L + 1)]
+    np.testing.assert_allclose(sg.log_G[1:], want, rtol=1e-12)
+    np.testing.assert_allclose(sg.log_norm_dW, [np.log(np.linalg.norm(d)) for d in grads.dC_dW], rtol=1e-12)
+    np.testing.assert_allclose(sg.log_speed[1:], [np.log(np.linalg.norm(d)) for d in grads.dC_db], rtol=1e-12)
+
+
+def test_scaled_equals_plain_with_dead_rows_and_float32():
+    # Width 4: many rows die on the way (exact zeros); the scaled pass must keep the live rows'
+    # scales and ignore the dead ones.
+    rng = np.random.default_rng(0)
+    X, Y = rng.standard_normal((64, 3)), rng.standard_normal((64, 2))
+    for dtype, rtol in [(np.float64, 1e-12), (np.float32, 2e-5)]:
+        net = rn.Network([3] + [4] * 12 + [2], bias=False, seed=3, dtype=dtype)
+        trace = net.forward(X)
+        dead_rows = np.all(trace.r[12] == 0, axis=1)
+        assert 0 < dead_rows.sum() < 64
+        grads = net.backward(trace, Y)
+        st = gf.scaled_forward(net, X)
+        assert st.z_hat[12].dtype == dtype
+        sg = gf.scaled_backward(net, st, Y)
+        with np.errstate(divide="ignore"):
+            want = [np.log(np.mean(grads.dC_dz[k].astype(np.float64) ** 2)) for k in range(1, net.L + 1)]
+            want_dW = [np.log(np.linalg.norm(d.astype(np.float64))) for d in grads.dC_dW]
+        np.testing.assert_allclose(sg.log_G[1:], want, rtol=rtol)
+        np.testing.assert_allclose(sg.log_norm_dW, want_dW, rtol=rtol)
+        np.testing.assert_allclose(st.log_q()[1:], [np.log(np.mean(z.astype(np.float64) ** 2)) for z in trace.z[1:]], rtol=rtol)
+
+
+def test_vanishing_relu_forward_underflows_float32_only():
+    # σ_w² = 1: q halves per layer, |z| ~ 2^{−k/2}: float32 (smallest subnormal 2^−149) loses the
+    # forward pass near layer 300, float64 (2^−1074) would need about 2150 layers.
+    rng = np.random.default_rng(0)
+    net = rn.Network([32] + [32] * 400 + [1], bias=False, init=rn.get_initializer("normal", sigma_w2=1.0), seed=1)
+    X, Y = rng.standard_normal((4, 32)), rng.standard_normal((4, 1))
+    lim = gf.plain_limits(net, X, Y)
+    assert 250 <= lim["float32"]["forward_underflow_layer"] <= 340
+    assert lim["float64"]["forward_underflow_layer"] is None
+    assert lim["float64"]["first_underflow_layer"] is None
+    s = gf.measure(net, X, Y)
+    fw = gf.relu_finite_width([32] * 400, sigma_w2=1.0)  # mean field 399 ln ½, shifted by ≈ −5β/2
+    assert abs(s.log_ratio - fw.mean) < 3 * fw.std
