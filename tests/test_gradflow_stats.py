@@ -40,6 +40,7 @@ def test_hand_worked_network_step_at_zero_one(scaled):
     np.testing.assert_array_equal(s.dead_fraction, [0.5, 0.0])  # unit 2 of layer 1: z = −5, −1
     np.testing.assert_array_equal(s.zero_fraction, [0.5, 0.0])
     np.testing.assert_array_equal(s.saturated_fraction, [0.0, 0.0])
+    np.testing.assert_array_equal(s.dead_row_fraction, [0.5, 0.5])  # row 2: r1 = r2 = 0
     assert s.log_ratio == pytest.approx(math.log(0.5), rel=1e-15)
     assert s.depth == 2 and s.scaled == scaled
 

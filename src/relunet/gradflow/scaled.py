@@ -337,23 +337,30 @@ def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool
 
 
 # ---------------------------------------------------------------------------- plain limits
-def _limits_of(net: Network, trace: Trace, grads: Gradients, ref_trace: ScaledTrace, ref: ScaledGradients) -> dict:
+def _reference(net: Network, st: ScaledTrace, sg: ScaledGradients) -> dict[str, Any]:
+    """What the plain pass is judged against: which rows of each z[k] are not all zero, and ln G_k."""
+    live: list[np.ndarray | None] = [None]
+    for k in range(1, net.L + 1):
+        if is_positively_homogeneous(net.activations[k]):
+            live.append(st.e[k] != DEAD)
+        else:
+            live.append(np.any(st.z_hat[k] != 0, axis=1))
+    return {"live": live, "log_G": sg.log_G.copy()}
+
+
+def _limits_of(net: Network, trace: Trace, grads: Gradients, ref: dict[str, Any]) -> dict:
     """Where a plain pass (trace, grads) lost what the scaled reference kept; layers are 1 … L."""
     L = net.L
     tiny = np.finfo(net.dtype).tiny
+    live, ref_log_G = ref["live"], ref["log_G"]
     f_over = f_under = None
     with np.errstate(invalid="ignore"):
         for k in range(1, L + 1):
             rowmax = np.max(np.abs(trace.z[k]), axis=1)
             if f_over is None and not np.isfinite(rowmax).all():
                 f_over = k
-            if f_under is None and np.any(rowmax == 0):
-                if is_positively_homogeneous(net.activations[k]):
-                    live = ref_trace.e[k] != DEAD
-                else:
-                    live = np.any(ref_trace.z_hat[k] != 0, axis=1)
-                if np.any((rowmax == 0) & live):
-                    f_under = k
+            if f_under is None and np.any((rowmax == 0) & live[k]):
+                f_under = k
             if f_over is not None and f_under is not None:
                 break
         b_sub = b_under = b_over = None
@@ -362,7 +369,7 @@ def _limits_of(net: Network, trace: Trace, grads: Gradients, ref_trace: ScaledTr
             top = np.max(a) if a.size else 0.0
             if b_over is None and not np.isfinite(top):
                 b_over = k
-            if b_under is None and top == 0 and np.isfinite(ref.log_G[k]):
+            if b_under is None and top == 0 and np.isfinite(ref_log_G[k]):
                 b_under = k
             if b_sub is None and top > 0 and np.min(np.where(a > 0, a, np.inf)) < tiny:
                 b_sub = k
@@ -400,9 +407,11 @@ def plain_limits(
         copy = net.copy(dtype=dt)
         Xd, Yd, _ = copy.check_XY(X, Y)
         with np.errstate(all="ignore"):
+            st = scaled_forward(copy, Xd)
+            ref = _reference(copy, st, _scaled_backward(copy, st, Yd, 1.0 / Xd.shape[0], keep=False))
+            del st
             trace = copy._forward(Xd)
             grads = copy._backward(trace, Yd)
-            st = scaled_forward(copy, Xd)
-            ref = _scaled_backward(copy, st, Yd, 1.0 / Xd.shape[0], keep=False)
-        out[copy.dtype.name] = _limits_of(copy, trace, grads, st, ref)
+        out[copy.dtype.name] = _limits_of(copy, trace, grads, ref)
+        del trace, grads
     return out

@@ -26,6 +26,7 @@ from .scaled import (
     ScaledGradients,
     ScaledTrace,
     _limits_of,
+    _reference,
     _scaled_backward,
     plain_limits,
     scaled_forward,
@@ -56,6 +57,8 @@ class LayerStats:
     scaled                whether the log_* fields come from the scaled pass (exact in the log
                           domain) or from plain arithmetic (ln of what float gave)
     limits                {dtype name: plain_limits keys}, where plain backprop broke down
+    dead_row_fraction     rows of the batch whose r[k] is exactly 0 everywhere (the network is
+                          dead for that input from layer k on, when it has no biases)
     """
 
     log_G: np.ndarray
@@ -72,6 +75,7 @@ class LayerStats:
     plain_log_G: np.ndarray
     scaled: bool = False
     limits: dict[str, dict[str, int | None]] = field(default_factory=dict)
+    dead_row_fraction: np.ndarray | None = None
 
     @property
     def depth(self) -> int:
@@ -103,7 +107,7 @@ class LayerStats:
         cols = {"layer": np.arange(1, self.depth + 1)}
         for name in (
             "log_G", "G", "log_speed", "speed", "log_norm_dW", "norm_dW", "log_q", "q",
-            "dead_fraction", "saturated_fraction", "zero_fraction", "plain_log_G",
+            "dead_fraction", "saturated_fraction", "zero_fraction", "plain_log_G", "dead_row_fraction",
         ):
             cols[name] = getattr(self, name)
         return cols
@@ -143,28 +147,40 @@ def _log(x: np.ndarray) -> np.ndarray:
         return np.log(np.asarray(x, np.float64))
 
 
-def _plain_arrays(net: Network, trace: Trace, grads: Gradients) -> dict[str, np.ndarray]:
+def _plain_summary(net: Network, trace: Trace, grads: Gradients) -> dict[str, np.ndarray]:
+    """Per hidden layer, from plain arrays: G, speed, ‖dC_dW‖, q, zero and dead-row fractions."""
     depth = net.L - 1
-    G = np.empty(depth)
-    speed = np.empty(depth)
-    ndW = np.empty(depth)
-    q = np.empty(depth)
-    zeros = np.empty(depth)
+    out = {key: np.empty(depth) for key in ("G", "speed", "norm_dW", "q", "zero_fraction", "dead_row_fraction")}
     f64 = np.float64
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         for i in range(depth):
             k = i + 1
             g = grads.dC_dz[k]
             size = max(g.size, 1)
-            G[i] = np.einsum("ij,ij->", g, g, dtype=f64) / size
+            out["G"][i] = np.einsum("ij,ij->", g, g, dtype=f64) / size
             v = np.sum(g, axis=0, dtype=f64)
-            speed[i] = np.sqrt(v @ v)
+            out["speed"][i] = np.sqrt(v @ v)
             dW = grads.dC_dW[k - 1]
-            ndW[i] = np.sqrt(np.einsum("ij,ij->", dW, dW, dtype=f64))
+            out["norm_dW"][i] = np.sqrt(np.einsum("ij,ij->", dW, dW, dtype=f64))
             z = trace.z[k]
-            q[i] = np.einsum("ij,ij->", z, z, dtype=f64) / size
-            zeros[i] = 1.0 - np.count_nonzero(g) / size
-    return {"G": G, "speed": speed, "norm_dW": ndW, "q": q, "zero_fraction": zeros}
+            out["q"][i] = np.einsum("ij,ij->", z, z, dtype=f64) / size
+            out["zero_fraction"][i] = 1.0 - np.count_nonzero(g) / size
+            out["dead_row_fraction"][i] = float(np.mean(~np.any(trace.r[k] != 0, axis=1)))
+    return out
+
+
+def _scaled_summary(net: Network, st: ScaledTrace, sg: ScaledGradients) -> dict[str, np.ndarray]:
+    depth = net.L - 1
+    hidden = slice(1, depth + 1)
+    dead_rows = np.array([float(np.mean(~np.any(st.r_hat[k] != 0, axis=1))) for k in range(1, depth + 1)])
+    return {
+        "log_G": sg.log_G[hidden].copy(),
+        "log_speed": sg.log_speed[hidden].copy(),
+        "log_norm_dW": sg.log_norm_dW[0:depth].copy(),
+        "log_q": st.log_q()[hidden],
+        "zero_fraction": sg.zero_fraction[hidden].copy(),
+        "dead_row_fraction": dead_rows,
+    }
 
 
 def _fractions(net: Network, z: list[np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -176,34 +192,30 @@ def _fractions(net: Network, z: list[np.ndarray | None]) -> tuple[np.ndarray, np
     return dead, sat
 
 
-def _build(
+def _check_depth(net: Network) -> None:
+    if net.L < 2:
+        raise ValueError(f"the network needs at least one hidden layer (got sizes {list(net.sizes)})")
+
+
+def _assemble(
     net: Network,
-    trace: Trace | None,
-    grads: Gradients | None,
-    st: ScaledTrace | None,
-    sg: ScaledGradients | None,
+    plain: dict[str, np.ndarray] | None,
+    scaled: dict[str, np.ndarray] | None,
+    fractions: tuple[np.ndarray, np.ndarray],
     limits: dict | None = None,
 ) -> LayerStats:
     depth = net.L - 1
-    if depth < 1:
-        raise ValueError(f"the network needs at least one hidden layer (got sizes {list(net.sizes)})")
-    plain = _plain_arrays(net, trace, grads) if trace is not None and grads is not None else None
-    hidden = slice(1, depth + 1)
-    if sg is not None and st is not None:
-        log_G = sg.log_G[hidden].copy()
-        log_speed = sg.log_speed[hidden].copy()
-        log_norm_dW = sg.log_norm_dW[0:depth].copy()
-        log_q = st.log_q()[hidden]
-        dead, sat = _fractions(net, st.z_hat)
-        zero = plain["zero_fraction"] if plain is not None else sg.zero_fraction[hidden].copy()
-        scaled = True
+    if scaled is not None:
+        log_G, log_speed = scaled["log_G"], scaled["log_speed"]
+        log_norm_dW, log_q = scaled["log_norm_dW"], scaled["log_q"]
+        dead_rows = scaled["dead_row_fraction"]
     else:
         assert plain is not None
         log_G, log_speed = _log(plain["G"]), _log(plain["speed"])
         log_norm_dW, log_q = _log(plain["norm_dW"]), _log(plain["q"])
-        dead, sat = _fractions(net, trace.z)  # type: ignore[union-attr]
-        zero = plain["zero_fraction"]
-        scaled = False
+        dead_rows = plain["dead_row_fraction"]
+    zero = plain["zero_fraction"] if plain is not None else scaled["zero_fraction"]  # type: ignore[index]
+    dead, sat = fractions
     return LayerStats(
         log_G=log_G,
         G=_exp(log_G),
@@ -217,8 +229,9 @@ def _build(
         saturated_fraction=sat,
         zero_fraction=zero,
         plain_log_G=_log(plain["G"]) if plain is not None else np.full(depth, np.nan),
-        scaled=scaled,
+        scaled=scaled is not None,
         limits=dict(limits or {}),
+        dead_row_fraction=dead_rows,
     )
 
 
@@ -229,16 +242,17 @@ def layer_stats(net: Network, trace: Trace | ScaledTrace, grads: Gradients | Sca
     the log fields are the logs of what float arithmetic gave (−inf where it underflowed). With a
     ScaledTrace and ScaledGradients they are exact in the log domain.
     """
+    _check_depth(net)
     if isinstance(grads, ScaledGradients):
         if not isinstance(trace, ScaledTrace):
             raise TypeError("trace must be a ScaledTrace when grads are ScaledGradients")
-        return _build(net, None, None, trace, grads)
+        return _assemble(net, None, _scaled_summary(net, trace, grads), _fractions(net, trace.z_hat))
     if not isinstance(trace, Trace) or not isinstance(grads, Gradients):
         raise TypeError(
             f"trace and grads must be a Trace and Gradients, or a ScaledTrace and ScaledGradients "
             f"(got {type(trace).__name__} and {type(grads).__name__})"
         )
-    return _build(net, trace, grads, None, None)
+    return _assemble(net, _plain_summary(net, trace, grads), None, _fractions(net, trace.z))
 
 
 def measure(
@@ -259,23 +273,36 @@ def measure(
     """
     if not scaled and not plain:
         raise ValueError("measure needs the plain pass, the scaled pass or both (got scaled=False, plain=False)")
+    _check_depth(net)
     Xc, Yc, _ = net.check_XY(X, Y)
-    trace = grads = None
+    # Each pass is summarised into per-layer numbers and dropped before the next one starts, so
+    # at most one pass's arrays (a Trace and Gradients the size of the network's activations)
+    # are alive at a time.
+    summary_s = ref = None
+    if scaled:
+        st = scaled_forward(net, Xc)
+        sg = _scaled_backward(net, st, Yc, 1.0 / Xc.shape[0], keep=False)
+        summary_s = _scaled_summary(net, st, sg)
+        fractions = _fractions(net, st.z_hat)
+        ref = _reference(net, st, sg)
+        del st, sg
+    summary_p = None
+    limits: dict[str, dict[str, int | None]] = {}
     if plain:
         with np.errstate(all="ignore"):
             trace = net._forward(Xc)
             grads = net._backward(trace, Yc)
-    if scaled:
-        st = scaled_forward(net, Xc)
-        sg = _scaled_backward(net, st, Yc, 1.0 / Xc.shape[0], keep=False)
-        limits = {net.dtype.name: _limits_of(net, trace, grads, st, sg)} if plain else {}
-    else:
-        st, sg, limits = None, None, {}
+        summary_p = _plain_summary(net, trace, grads)
+        if not scaled:
+            fractions = _fractions(net, trace.z)
+        else:
+            limits[net.dtype.name] = _limits_of(net, trace, grads, ref)
+        del trace, grads
     if limit_dtypes:
         other = [d for d in limit_dtypes if np.dtype(d).name not in limits]
         if other:
             limits.update(plain_limits(net, Xc, Yc, dtypes=tuple(other)))
-    return _build(net, trace, grads, st, sg, limits)
+    return _assemble(net, summary_p, summary_s, fractions, limits)
 
 
 # --------------------------------------------------------------------------- over many networks
