@@ -25,8 +25,20 @@ from .theory import (
     relu_finite_width,
     trigamma,
 )
+from .presets import PRESETS, PresetResult, run_preset
+from .recorder import GradientFlowRecorder
+from .sweep import Config, ConfigResult, Sweep, SweepResult, run_sweep
 
 __all__ = [
+    "Config",
+    "ConfigResult",
+    "GradientFlowRecorder",
+    "PRESETS",
+    "PresetResult",
+    "Sweep",
+    "SweepResult",
+    "run_preset",
+    "run_sweep",
     "Aggregate",
     "FiniteWidth",
     "JacobianSpectrum",

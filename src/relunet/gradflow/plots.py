@@ -1,0 +1,222 @@
+"""Figures of the gradient-flow lab. Each function returns a matplotlib Figure built without pyplot
+(no window, any backend) and never shows it; ``relunet.plotting.save_figure`` writes one.
+
+- :func:`plot_layer_profile`   ln G_k against layer k, measured (mean ± SEM over networks) and the
+                               mean-field line anchored at the last hidden layer;
+- :func:`plot_log_ratio_vs_depth`  ln(G_1/G_L) against depth per configuration, with theory;
+- :func:`plot_dead_vs_depth`   the fraction of inputs for which a bias-free ReLU network is dead,
+                               against 1 − (1 − 2^−n)^L;
+- :func:`plot_jacobian_spectra`  histograms of the input–output Jacobian's singular values;
+- :func:`plot_training_speed`  per-layer speed of learning per epoch, on a log axis;
+- :func:`plot_losses`          training-loss curves of several runs, on a log axis.
+
+matplotlib is imported inside the functions, so importing this module costs nothing.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+__all__ = [
+    "plot_layer_profile",
+    "plot_log_ratio_vs_depth",
+    "plot_dead_vs_depth",
+    "plot_jacobian_spectra",
+    "plot_training_speed",
+    "plot_losses",
+]
+
+
+def _figure(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)):
+    if ax is not None:
+        return ax.figure, ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10"] if n <= 10 else colormaps["viridis"]
+    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(n)]
+
+
+def _results(source: Any) -> list:
+    """ConfigResults from a SweepResult, one ConfigResult or a sequence of them."""
+    results = getattr(source, "results", None)
+    if results is not None:
+        return list(results)
+    if hasattr(source, "config") and hasattr(source, "layers"):
+        return [source]
+    out = list(source)
+    for r in out:
+        if not (hasattr(r, "config") and hasattr(r, "layers")):
+            raise TypeError(f"expected a SweepResult or ConfigResults (got {type(r).__name__})")
+    return out
+
+
+def plot_layer_profile(source: Any, ax: Any = None, max_curves: int = 8, title: str | None = None):
+    """ln G_k against hidden layer k for each configuration (at most ``max_curves``, deepest
+    first): the mean of ln G over networks with ±1 SEM, and the mean-field prediction (dashed),
+    anchored at the measured ln mean G of the last hidden layer."""
+    results = sorted(_results(source), key=lambda r: -r.config.depth)[:max_curves]
+    fig, ax = _figure(ax)
+    for r, color in zip(results, _colors(len(results))):
+        lay = r.layers
+        k = lay["layer"]
+        m, s = lay["mean_log_G"], lay["sem_log_G"]
+        ax.plot(k, m, color=color, lw=1.5, label=f"{r.config.label}, L={r.config.depth}")
+        if np.any(np.isfinite(s)):
+            ax.fill_between(k, m - s, m + s, color=color, alpha=0.25, lw=0)
+        if np.any(np.isfinite(lay["predicted_log_G"])):
+            ax.plot(k, lay["predicted_log_G"], color=color, ls="--", lw=1)
+    ax.set_xlabel("hidden layer k")
+    ax.set_ylabel("ln G_k   (G_k = mean dC/dz[k]²)")
+    ax.set_title(title or "Per-layer gradient size: measured (solid) and mean field (dashed)")
+    if results:
+        ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = None):
+    """ln(G_1/G_L) against depth L (log axis) for each configuration family: measured (markers,
+    ±1 SEM), mean field (dashed) and, for bias-free ReLU, the finite-width mean (dotted). The y axis
+    is symmetric-log so that −30,000 and −0.1 fit on one figure."""
+    results = [r for r in _results(source) if r.config.depth > 1]
+    fams: dict[tuple, list] = {}
+    for r in results:
+        fams.setdefault(r.config.family(), []).append(r)
+    fig, ax = _figure(ax, figsize=(6.8, 4.6))
+    for (fam, rs), color in zip(fams.items(), _colors(len(fams))):
+        rs = sorted(rs, key=lambda r: r.config.depth)
+        D = np.array([r.config.depth for r in rs])
+        y = np.array([r.summary["measured_log_ratio"] for r in rs], dtype=float)
+        e = np.array([r.summary["measured_log_ratio_sem"] for r in rs], dtype=float)
+        p = np.array([r.summary["predicted_log_ratio"] for r in rs], dtype=float)
+        fw = np.array([r.summary["finite_width_mean"] for r in rs], dtype=float)
+        ax.errorbar(D, y, yerr=np.where(np.isfinite(e), e, 0), fmt="o-", ms=4, lw=1.2, color=color,
+                    capsize=2, label=rs[0].config.label)
+        if np.any(np.isfinite(p)):
+            ax.plot(D, p, ls="--", lw=1, color=color)
+        if np.any(np.isfinite(fw)):
+            ax.plot(D, fw, ls=":", lw=1.2, color=color)
+    ax.set_xscale("log")
+    ax.set_yscale("symlog", linthresh=1.0)
+    ax.axhline(0, color="k", lw=0.6)
+    ax.set_xlabel("depth L (hidden layers)")
+    ax.set_ylabel("ln(G_1 / G_L)")
+    ax.set_title(title or "First over last hidden layer: measured, mean field (--), finite width (:)")
+    if fams:
+        ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def plot_dead_vs_depth(source: Any, ax: Any = None, title: str | None = None):
+    """Fraction of inputs whose last hidden layer is all zero, against depth, for bias-free
+    ReLU configurations (markers), with P(dead) = 1 − (1 − 2^−n)^L (lines)."""
+    from .theory import dead_probability
+
+    results = [r for r in _results(source) if r.config.has_step and not r.config.bias]
+    by_width: dict[int, list] = {}
+    for r in results:
+        by_width.setdefault(r.config.width, []).append(r)
+    fig, ax = _figure(ax)
+    for (n, rs), color in zip(sorted(by_width.items()), _colors(len(by_width))):
+        rs = sorted(rs, key=lambda r: r.config.depth)
+        D = np.array([r.config.depth for r in rs])
+        y = np.array([r.summary["dead_rows"] for r in rs], dtype=float)
+        err = np.array([r.summary.get("dead_rows_sem", np.nan) for r in rs], dtype=float)
+        err = np.where(np.isfinite(err), err, 0.0)
+        ax.errorbar(D, y, yerr=err, fmt="o", ms=4, color=color, capsize=2, label=f"measured, n={n}")
+        grid = np.unique(np.round(np.geomspace(1, max(D.max(), 2), 60)).astype(int))
+        ax.plot(grid, [dead_probability(n, int(d)) for d in grid], color=color, lw=1,
+                label=f"1 − (1 − 2^−{n})^L")
+    ax.set_xscale("log")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_xlabel("depth L (hidden layers)")
+    ax.set_ylabel("fraction of inputs with a dead network")
+    ax.set_title(title or "Born dead: bias-free ReLU networks")
+    if by_width:
+        ax.legend(fontsize=7)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
+
+
+def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int = 60, title: str | None = None):
+    """Histograms of log10 of the singular values of the input–output Jacobian, one per entry of
+    ``spectra`` (label → :class:`~relunet.gradflow.JacobianSpectrum` or an array of ln s)."""
+    fig, ax = _figure(ax)
+    logs = {}
+    for label, sp in spectra.items():
+        ls = getattr(sp, "log_singular_values", sp)
+        x = np.asarray(ls, dtype=np.float64).ravel() / math.log(10.0)
+        logs[label] = x[np.isfinite(x)]
+    allx = np.concatenate([v for v in logs.values() if v.size]) if logs else np.zeros(1)
+    edges = np.linspace(allx.min() - 0.05, allx.max() + 0.05, bins + 1) if allx.size else bins
+    for (label, x), color in zip(logs.items(), _colors(len(logs))):
+        ax.hist(x, bins=edges, histtype="stepfilled", alpha=0.35, color=color, density=True)
+        ax.hist(x, bins=edges, histtype="step", color=color, density=True, label=label)
+    ax.axvline(0.0, color="k", lw=0.6)
+    ax.set_xlabel("log10 singular value of ∂ŷ/∂x")
+    ax.set_ylabel("density")
+    ax.set_title(title or "Input–output Jacobian spectrum (isometry: all at 0)")
+    if logs:
+        ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def plot_training_speed(recorder: Any, ax: Any = None, quantity: str = "speed", title: str | None = None):
+    """Per-layer ``quantity`` ("speed" = ‖dC/db‖, "G" or "norm_dW") against epochs of training on
+    a log axis, one line per hidden layer, from a :class:`GradientFlowRecorder` (or any object
+    with ``epochs`` and ``log_<quantity>`` arrays of shape (epochs, depth))."""
+    if quantity not in ("speed", "G", "norm_dW"):
+        raise ValueError(f"quantity must be 'speed', 'G' or 'norm_dW' (got {quantity!r})")
+    epochs = np.asarray(recorder.epochs)
+    logs = np.asarray(getattr(recorder, "log_" + quantity), dtype=np.float64)
+    fig, ax = _figure(ax)
+    depth = logs.shape[1] if logs.ndim == 2 else 0
+    show = list(range(depth)) if depth <= 10 else sorted({int(i) for i in np.linspace(0, depth - 1, 8)})
+    fin = logs[np.isfinite(logs)]
+    representable = bool(fin.size) and fin.min() > -700 and fin.max() < 700
+    for i, color in zip(show, _colors(len(show))):
+        y = np.exp(logs[:, i]) if representable else logs[:, i] / math.log(10.0)
+        ax.plot(epochs, y, color=color, lw=1.4, label=f"hidden layer {i + 1}")
+    ax.set_xlabel("epochs of training")
+    label = {"speed": "‖dC/db[k]‖ (speed of learning)", "G": "G_k = mean dC/dz[k]²",
+             "norm_dW": "‖dC/dW[k−1]‖"}[quantity]
+    if representable:
+        ax.set_yscale("log")
+        ax.set_ylabel(label)
+    else:  # beyond float64: plot the exponent itself
+        ax.set_ylabel(f"log10 {label}")
+    ax.set_title(title or "Speed of learning per hidden layer")
+    if show:
+        ax.legend(fontsize=7)
+    ax.grid(True, alpha=0.3)
+    return fig
+
+
+def plot_losses(curves: Mapping[str, Sequence[float]], ax: Any = None, title: str | None = None,
+                ylabel: str = "training loss"):
+    """Loss per epoch of several runs (label → losses), log y axis."""
+    fig, ax = _figure(ax)
+    for (label, y), color in zip(curves.items(), _colors(len(curves))):
+        y = np.asarray(y, dtype=np.float64)
+        ax.plot(np.arange(1, y.size + 1), y, color=color, lw=1.5, label=label)
+    ax.set_yscale("log")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title or "Training loss")
+    if curves:
+        ax.legend(fontsize=8)
+    ax.grid(True, which="both", alpha=0.3)
+    return fig
