@@ -10,6 +10,18 @@ from relunet import gradflow as gf
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid", "identity", "softplus"]
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small matrix products: one BLAS thread is faster, and steady on a shared machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def _net(act, bias, sigma_w2=1.5, depth=4, width=16, dtype=np.float64, seed=1, out=3):
     init = rn.get_initializer("normal", sigma_w2=sigma_w2, sigma_b2=0.1 if bias else 0.0)
     return rn.Network([5] + [width] * depth + [out], activation=act, bias=bias, init=init, seed=seed, dtype=dtype)

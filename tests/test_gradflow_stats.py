@@ -9,6 +9,18 @@ import relunet as rn
 from relunet import gradflow as gf
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small matrix products: one BLAS thread is faster, and steady on a shared machine."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover
+        yield
+        return
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def _hand_net(step_at_zero):
     # [2, 2, 2, 1] bias-free ReLU network with small integer weights.
     net = rn.Network([2, 2, 2, 1], activation=rn.ReLU(step_at_zero=step_at_zero), bias=False, seed=0)

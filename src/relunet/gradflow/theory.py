@@ -46,19 +46,22 @@ _GL_X, _GL_W = np.polynomial.legendre.leggauss(24)
 
 
 def _panels(s: float) -> np.ndarray:
-    """Breakpoints on [0, ∞) for E over N(0, s²): fine where the activation varies (|z| ≲ 40)
-    and where the Gaussian lives (|z| ≲ 12 s)."""
+    """Breakpoints on [0, ∞) for E over N(0, s²): panels no wider than the activation's own scale
+    (1) where |z| ≲ 40 and no wider than the Gaussian's scale s, out to 12 s (e^{−72} beyond)."""
     top = 12.0 * s
+    if s <= 1.0:
+        return np.linspace(0.0, top, 13)
     own = min(top, 40.0)
-    pts = np.concatenate([np.linspace(0.0, top, 49), np.linspace(0.0, own, 49)])
-    if s < 1.0:
-        # resolve the Gaussian's own scale when it is narrower than the activation's
-        pts = np.concatenate([pts, top * np.geomspace(1e-3, 1.0, 13)])
-    return np.unique(pts)
+    pts = np.linspace(0.0, own, int(math.ceil(own)) + 1)
+    if top > own:
+        pts = np.concatenate([pts, np.linspace(own, top, 13)[1:]])
+    return pts
 
 
 def _nodes(s: float) -> tuple[np.ndarray, np.ndarray]:
     """Nodes z ≥ 0 and weights w such that E[h(s ξ)] ≈ Σ w (h(z) + h(−z))."""
+    if s <= 1.0:  # the same rule in units of s: z = s x, weights of the standard normal
+        return s * _X_NARROW, _W_NARROW
     bp = _panels(s)
     a, b = bp[:-1], bp[1:]
     half = (b - a) / 2.0
@@ -68,8 +71,24 @@ def _nodes(s: float) -> tuple[np.ndarray, np.ndarray]:
     return z, w * dens
 
 
+def _narrow_rule() -> tuple[np.ndarray, np.ndarray]:
+    bp = _panels(1.0)
+    a, b = bp[:-1], bp[1:]
+    half = (b - a) / 2.0
+    x = (a[:, None] + half[:, None] * (_GL_X[None, :] + 1.0)).ravel()
+    w = (half[:, None] * _GL_W[None, :]).ravel()
+    return x, w * np.exp(-0.5 * x * x) / math.sqrt(2.0 * math.pi)
+
+
+_X_NARROW, _W_NARROW = _narrow_rule()
+
+
 def gaussian_expectation(h: Any, q: float) -> float:
-    """E[h(√q ξ)], ξ ~ N(0, 1), for a vectorised h; exact h(0) at q = 0."""
+    """E[h(√q ξ)], ξ ~ N(0, 1), for a vectorised h; exact h(0) at q = 0.
+
+    Composite 24-point Gauss–Legendre on [0, 12√q] applied to h(z) + h(−z): a kink of h at 0
+    costs nothing, and panels follow both the Gaussian's scale √q and the activation's scale 1.
+    """
     q = float(q)
     if not (q >= 0):
         raise ValueError(f"q must be >= 0 (got {q!r})")
@@ -80,6 +99,26 @@ def gaussian_expectation(h: Any, q: float) -> float:
     z, w = _nodes(math.sqrt(q))
     with np.errstate(over="ignore", under="ignore"):
         return float(np.sum(w * (h(z) + h(-z))))
+
+
+#: (activation type, its params, "phi" or "dphi", q) → expectation; shared by mean_field calls so a
+#: sweep over depths from the same q_1 computes each layer once.
+_MEMO: dict[tuple, float] = {}
+_MEMO_MAX = 200_000
+
+
+def _memo_expectation(f: Activation, which: str, q: float) -> float:
+    key = (type(f), tuple(sorted(f.params().items())), which, q)
+    hit = _MEMO.get(key)
+    if hit is None:
+        if len(_MEMO) >= _MEMO_MAX:
+            _MEMO.clear()
+        if which == "phi":
+            hit = gaussian_expectation(lambda z: f(z) ** 2, q)
+        else:
+            hit = gaussian_expectation(lambda z: f.derivative(z) ** 2, q)
+        _MEMO[key] = hit
+    return hit
 
 
 # ----------------------------------------------------------------------------- mean field
@@ -185,18 +224,12 @@ def mean_field(
     if closed is not None:
         Ephi2, Edphi2 = closed
     else:
-        memo_phi: dict[float, float] = {}
-        memo_dphi: dict[float, float] = {}
 
         def Ephi2(q: float) -> float:
-            if q not in memo_phi:
-                memo_phi[q] = gaussian_expectation(lambda z: f(z) ** 2, q)
-            return memo_phi[q]
+            return _memo_expectation(f, "phi", q)
 
         def Edphi2(q: float) -> float:
-            if q not in memo_dphi:
-                memo_dphi[q] = gaussian_expectation(lambda z: f.derivative(z) ** 2, q)
-            return memo_dphi[q]
+            return _memo_expectation(f, "dphi", q)
 
     q = np.empty(depth)
     chi = np.empty(depth)
