@@ -57,7 +57,7 @@ def test_scaled_trace_reproduces_plain_trace(bias):
     # (BLAS may sum in a different order for differently aligned buffers).
     rng = np.random.default_rng(0)
     net = _net("relu", bias, depth=6)
-    X = rng.standard_normal((4, 5)) * 1e90  # rows beyond 2^256 are renormalised
+    X = rng.standard_normal((4, 5)) * 1e90  # rows beyond 2^128 are renormalised
     plain = net.forward(X)
     st = gf.scaled_forward(net, X)
     assert max(np.max(np.abs(e)) for e in st.e[1:]) > 250  # the scales are really in use
@@ -161,3 +161,17 @@ def test_vanishing_relu_forward_underflows_float32_only():
     s = gf.measure(net, X, Y)
     fw = gf.relu_finite_width([32] * 400, sigma_w2=1.0)  # mean field 399 ln ½, shifted by ≈ −5β/2
     assert abs(s.log_ratio - fw.mean) < 3 * fw.std
+
+
+@pytest.mark.parametrize("scale", [1e-30, 1e9, 1e30])
+def test_float32_scaled_statistics_at_extreme_scales(scale):
+    # Inputs of 1e±30 with zero targets: plain float32 squares overflow or underflow, the scaled
+    # float32 pass must still give the float64 answer (to float32 precision).
+    rng = np.random.default_rng(2)
+    net32 = rn.Network([6, 10, 10, 10, 3], activation="relu", bias=False, seed=4, dtype=np.float32)
+    net64 = net32.copy(dtype=np.float64)
+    X, Y = rng.standard_normal((5, 6)) * scale, np.zeros((5, 3))
+    s32 = gf.measure(net32, X, Y)
+    s64 = gf.measure(net64, X.astype(np.float32).astype(np.float64), Y)
+    for name in ("log_G", "log_speed", "log_norm_dW", "log_q"):
+        np.testing.assert_allclose(getattr(s32, name), getattr(s64, name), rtol=2e-6, atol=2e-5)

@@ -1,7 +1,7 @@
 """Forward and backward passes in floating point with a per-row power-of-two scale carried aside.
 
 Every row i of a layer's array A is stored as A_i = 2^{e_i} Â_i with the integer e_i kept exactly
-(int64); whenever a row maximum of Â leaves [2^−256, 2^256] (float32: [2^−32, 2^32]) all rows are
+(int64); whenever a row maximum of Â leaves [2^−128, 2^128] (float32: [2^−16, 2^16]) all rows are
 divided by the power of two that brings their maxima into [½, 1). Multiplying by a power of two is exact in IEEE arithmetic, and
 both backprop (5) and, for a positively homogeneous f, the forward step (1)–(2) act on each row
 linearly, so
@@ -67,9 +67,9 @@ DEAD = -(2**20)
 
 
 def _limit(dtype: np.dtype) -> tuple[float, float]:
-    """Row maxima inside [lo, hi] are left unscaled: squares and sums of squares of such rows,
-    and their products with O(1) weights, stay far from under- and overflow in ``dtype``."""
-    q = np.finfo(dtype).maxexp // 4  # 256 for float64, 32 for float32
+    """Row maxima inside [lo, hi] are left unscaled: products of two such rows (dC_dW), summed
+    over a batch and squared in float64, stay far from under- and overflow in ``dtype``."""
+    q = np.finfo(dtype).maxexp // 8  # 128 for float64, 16 for float32
     return float(2.0**-q), float(2.0**q)
 
 
@@ -134,7 +134,7 @@ class ScaledTrace:
             E = np.zeros((L + 1, n), np.int64)
             counts = np.ones(L + 1)
             for k in range(1, L + 1):
-                SS[k] = np.einsum("ij,ij->i", self.z_hat[k], self.z_hat[k])
+                SS[k] = np.einsum("ij,ij->i", self.z_hat[k], self.z_hat[k], dtype=np.float64)
                 E[k] = self.e[k]
                 counts[k] = max(self.z_hat[k].size, 1)
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
@@ -296,17 +296,17 @@ def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
         beta, mant = _renormalise(g, beta, bounds)
         for k in range(L, 0, -1):
-            SS[k] = np.einsum("ij,ij->i", g, g)
+            SS[k] = np.einsum("ij,ij->i", g, g, dtype=np.float64)
             PEAK[k] = mant
             BETA[k] = beta
             NZ[k] = np.count_nonzero(g)
             M = int(beta.max())
             v = np.ldexp(ones, beta - M) @ g  # Σ_rows dC_dz[k] = dC_db[k−1], up to 2^{M}
-            V2[k], VM[k] = v @ v, M
+            V2[k], VM[k] = np.dot(v, v.astype(np.float64)), M
             s = st.e[k - 1] + beta
             M = int(s.max())
             dW = (st.r_hat[k - 1] * np.ldexp(ones, s - M)[:, None]).T @ g  # (6), up to 2^{M}
-            D2[k - 1], DM[k - 1] = np.einsum("ij,ij->", dW, dW), M
+            D2[k - 1], DM[k - 1] = np.einsum("ij,ij->", dW, dW, dtype=np.float64), M
             if keep:
                 kept_g[k], kept_b[k] = g, beta  # type: ignore[index]
             if k == 1:
