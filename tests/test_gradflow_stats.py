@@ -100,6 +100,17 @@ def test_saturated_fraction(act, peak):
     assert s.dead_fraction[0] == 0.0  # smooth activations have no dead units
 
 
+@pytest.mark.parametrize("act, peak", [("sigmoid", 0.25), ("tanh", 1.0), ("softplus", 1.0)])
+def test_saturated_fraction_follows_its_definition_on_many_units(act, peak):
+    rng = np.random.default_rng(0)
+    net = rn.Network([4, 400, 1], activation=act, bias=False, init=rn.get_initializer("normal", sigma_w2=400.0), seed=1)
+    X = rng.standard_normal((1, 4)) + 0.1 * rng.standard_normal((3, 4))  # three similar rows
+    z = X @ net.W[0]
+    want = np.mean(np.all(np.abs(rn.get_activation(act).derivative(z)) < 1e-3 * peak, axis=0))
+    assert 0.05 < want < 0.95
+    assert gf.measure(net, X, np.zeros((3, 1))).saturated_fraction[0] == want
+
+
 def test_float32_network_keeps_its_dtype_and_reports_float32_limits():
     rng = np.random.default_rng(0)
     net = rn.Network([3, 8, 8, 8, 1], activation="relu", seed=0, dtype=np.float32)

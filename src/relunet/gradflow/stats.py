@@ -14,6 +14,7 @@ and the headline ln(G_1/G_depth), first hidden layer over last. Arrays hold laye
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -123,18 +124,43 @@ def _saturation_peak(f: Activation) -> float | None:
     return float(peak) if peak is not None else None
 
 
+def _sigmoid_saturation_z(c: float) -> float:
+    """|z| beyond which σ'(z) = u/(1 + u)², u = e^{−|z|}, is below c: the small root of
+    c u² + (2c − 1) u + c = 0."""
+    b = 1.0 - 2.0 * c
+    u = (b - math.sqrt(b * b - 4.0 * c * c)) / (2.0 * c)
+    return -math.log(u)
+
+
+_C = SATURATION_THRESHOLD
+#: f'(z) < SATURATION_THRESHOLD · max f'  ⇔  z beyond these (f' is monotone in |z| or z)
+_SIGMOID_Z = _sigmoid_saturation_z(_C * 0.25)  # |z| > 8.29
+_TANH_Z = math.atanh(math.sqrt(1.0 - _C))  # |z| > 4.15
+_SOFTPLUS_Z = math.log(_C / (1.0 - _C))  # z < −6.91 (f' = sigmoid(z))
+
+
 def _dead_and_saturated(f: Activation, z: np.ndarray) -> tuple[float, float]:
-    if z.shape[0] == 0 or z.shape[1] == 0:
+    """(fraction of units with z ≤ 0 on every row [kinked f only], fraction of units with
+    |f'(z)| < SATURATION_THRESHOLD · max f' on every row)."""
+    m = z.shape[1]
+    if z.shape[0] == 0 or m == 0:
         return float("nan"), float("nan")
-    dead = float(np.mean(np.all(z <= 0, axis=0))) if f.has_kink else 0.0
-    peak = _saturation_peak(f)
-    if peak is None:
-        sat = 0.0
-    else:
-        with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-            d = np.abs(f.derivative(z))
-        sat = float(np.mean(np.all(d < SATURATION_THRESHOLD * peak, axis=0)))
-    return dead, sat
+    dead = np.count_nonzero(np.max(z, axis=0) <= 0) / m if f.has_kink else 0.0
+    with np.errstate(over="ignore", invalid="ignore", under="ignore"):
+        if type(f) is Sigmoid:
+            sat = np.count_nonzero(np.min(np.abs(z), axis=0) > _SIGMOID_Z) / m
+        elif type(f) is Tanh:
+            sat = np.count_nonzero(np.min(np.abs(z), axis=0) > _TANH_Z) / m
+        elif type(f) is Softplus:
+            sat = np.count_nonzero(np.max(z, axis=0) < _SOFTPLUS_Z) / m
+        else:
+            peak = _saturation_peak(f)
+            if peak is None:
+                sat = 0.0
+            else:
+                d = np.abs(f.derivative(z))
+                sat = np.count_nonzero(np.all(d < SATURATION_THRESHOLD * peak, axis=0)) / m
+    return float(dead), float(sat)
 
 
 def _exp(x: np.ndarray) -> np.ndarray:
@@ -165,14 +191,15 @@ def _plain_summary(net: Network, trace: Trace, grads: Gradients) -> dict[str, np
             z = trace.z[k]
             out["q"][i] = np.einsum("ij,ij->", z, z, dtype=f64) / size
             out["zero_fraction"][i] = 1.0 - np.count_nonzero(g) / size
-            out["dead_row_fraction"][i] = float(np.mean(~np.any(trace.r[k] != 0, axis=1)))
+            out["dead_row_fraction"][i] = 1.0 - np.count_nonzero(np.any(trace.r[k], axis=1)) / g.shape[0]
     return out
 
 
 def _scaled_summary(net: Network, st: ScaledTrace, sg: ScaledGradients) -> dict[str, np.ndarray]:
     depth = net.L - 1
     hidden = slice(1, depth + 1)
-    dead_rows = np.array([float(np.mean(~np.any(st.r_hat[k] != 0, axis=1))) for k in range(1, depth + 1)])
+    n = max(st.r_hat[0].shape[0], 1)
+    dead_rows = np.array([1.0 - np.count_nonzero(np.any(st.r_hat[k], axis=1)) / n for k in range(1, depth + 1)])
     return {
         "log_G": sg.log_G[hidden].copy(),
         "log_speed": sg.log_speed[hidden].copy(),
