@@ -112,7 +112,8 @@ def test_run_sweep_rejects_bad_arguments():
 # ----------------------------------------------------------------------------- against theory
 def test_relu_sigma_w2_one_matches_mean_field_and_finite_width():
     # χ = σ_w²/2 = ½ exactly: ln(G₁/G_L) = (L − 1) ln ½ = 9 ln ½ = −6.238 for L = 10.
-    res = run_sweep([Config("relu", "normal", sigma_w2=1.0, depth=10, width=200, nets=12)], n_jobs=1)
+    cfg = Config("relu", "normal", sigma_w2=1.0, depth=10, width=128, nets=10, limit_dtypes=())
+    res = run_sweep([cfg], n_jobs=1)
     s = res.results[0].summary
     assert s["predicted_log_ratio"] == pytest.approx(9 * math.log(0.5), abs=1e-12)
     assert s["prediction_exact"] is True

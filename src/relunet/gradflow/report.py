@@ -116,15 +116,15 @@ def sweep_findings(result: Any) -> list[str]:
         e = s["measured_log_ratio_sem"]
         return abs(s["measured_log_ratio"]) > 3 * (e if math.isfinite(e) else 0.0)
 
-    van = [r for r in res if r.summary["measured_factor"] < 0.9 and sig(r)]
-    exp_ = [r for r in res if r.summary["measured_factor"] > 1.1 and sig(r)]
+    ln10 = math.log(10.0)
+    van = [r for r in res if r.summary["measured_log_ratio"] < -ln10 and sig(r)]
+    exp_ = [r for r in res if r.summary["measured_log_ratio"] > ln10 and sig(r)]
     ok = [r for r in res if r not in van and r not in exp_]
     if van:
         worst = min(van, key=lambda r: r.summary["measured_log_ratio"])
         s = worst.summary
         out.append(
-            f"Gradients vanish (per-layer factor of G below 0.9, ln(G₁/G_L) below 0 by more than 3 SEM) in "
-            f"{len(van)} of {len(res)} configurations. "
+            f"Gradients vanish (G₁ below G_L/10, by more than 3 SEM) in {len(van)} of {len(res)} configurations. "
             f"The most extreme is {_cfg(worst)} at L = {s['depth']}: ln(G₁/G_L) = {fmt(s['measured_log_ratio'])}, "
             f"a factor {fmt(s['measured_factor'])} per layer, so the first hidden layer's gradient is "
             f"e^{fmt(s['measured_log_ratio'] / 2)} times the last one's (in norm)."
@@ -133,13 +133,13 @@ def sweep_findings(result: Any) -> list[str]:
         worst = max(exp_, key=lambda r: r.summary["measured_log_ratio"])
         s = worst.summary
         out.append(
-            f"Gradients explode (factor above 1.1 per layer) in {len(exp_)} configurations; the largest is "
+            f"Gradients explode (G₁ above 10 G_L, by more than 3 SEM) in {len(exp_)} configurations; the largest is "
             f"{_cfg(worst)} at L = {s['depth']}: ln(G₁/G_L) = {fmt(s['measured_log_ratio'])}."
         )
     if ok:
         out.append(
-            f"{len(ok)} configurations keep the gradient within a factor 0.9–1.1 per layer (or within 3 SEM "
-            "of no change): " + "; ".join(sorted({_cfg(r) for r in ok})) + "."
+            f"{len(ok)} configurations keep G₁ within a factor 10 of G_L (or within 3 SEM of it): "
+            + "; ".join(f"{_cfg(r)} at L = {r.config.depth}" for r in ok[:8]) + ("; …" if len(ok) > 8 else "") + "."
         )
     # agreement with mean field
     have = [r for r in res if math.isfinite(r.summary["predicted_log_ratio"])]

@@ -339,7 +339,8 @@ def _factor_bound(activation: str, sigma_w2: float) -> float:
 
 def _median_layer(values: list[int | None]) -> tuple[float, int]:
     hit = [v for v in values if v is not None]
-    return (float(np.median(hit)) if hit else float("nan")), len(hit)
+    # the lower median: an actual layer of one of the networks
+    return (float(sorted(hit)[(len(hit) - 1) // 2]) if hit else float("nan")), len(hit)
 
 
 @dataclass
