@@ -165,7 +165,7 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
         ax.hist(x, bins=edges, histtype="stepfilled", alpha=0.35, color=color, density=True)
         ax.hist(x, bins=edges, histtype="step", color=color, density=True, label=label)
     ax.axvline(0.0, color="k", lw=0.6)
-    ax.set_xlabel("log10 singular value of ∂ŷ/∂x")
+    ax.set_xlabel("log10 singular value of the Jacobian")
     ax.set_ylabel("density")
     ax.set_title(title or "Input–output Jacobian spectrum (isometry: all at 0)")
     if logs:

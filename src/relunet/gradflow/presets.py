@@ -30,7 +30,7 @@ from ..initializers import Normal
 from ..network import Network
 from . import report as rp
 from .stats import measure
-from .sweep import Config, Sweep, run_sweep, write_csv
+from .sweep import Config, Sweep, blas_threads, run_sweep, write_csv
 from .theory import mean_field, relu_finite_width
 
 __all__ = ["PRESETS", "PresetResult", "run_preset", "NIELSEN_CH5"]
@@ -674,4 +674,5 @@ def run_preset(name: str, out: str | os.PathLike, quick: bool = False, seed: int
         raise ValueError(f"unknown preset {name!r}; valid names are {', '.join(PRESETS)}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int (got {seed!r})")
-    return PRESETS[name](os.fspath(out), quick=bool(quick), seed=int(seed), n_jobs=n_jobs, scheduler=scheduler)
+    with blas_threads(1):  # small matrices: one BLAS thread is fastest (worker processes set their own)
+        return PRESETS[name](os.fspath(out), quick=bool(quick), seed=int(seed), n_jobs=n_jobs, scheduler=scheduler)
