@@ -24,7 +24,7 @@ def test_sweep_end_to_end(tmp_path, capsys):
                  "--depths", "2", "8", "--widths", "64", "--nets", "6", "--jobs", "1", "--out", str(out)])
     assert code == 0
     for name in ("summary.csv", "layers.csv", "report.md", "log_ratio_vs_depth.png", "layer_profile.png",
-                 "dead_vs_depth.png"):
+                 "dead_vs_depth.png", "jacobian_spectra.png"):
         assert (out / name).stat().st_size > 0, name
     rows = _rows(out / "summary.csv")
     assert set(REQUIRED) <= set(rows[0]) and len(rows) == 4

@@ -209,3 +209,20 @@ def test_recorder_every_and_bad_arguments():
     with pytest.raises(ValueError, match="has 3 features but the network expects 4"):
         rn.fit(rn.Network([4, 5, 1], seed=0), np.zeros((40, 4)), Y, epochs=1,
                callbacks=[GradientFlowRecorder(X, Y)])
+
+
+def test_jacobian_spectra_of_the_deepest_config_per_family():
+    from relunet.gradflow.sweep import jacobian_spectra
+
+    sw = Sweep(activations=("identity", "relu"), inits=("orthogonal",), sigma_w2=(1.0,), depths=(2, 6), widths=(8,),
+               nets=1)
+    res = run_sweep(sw, n_jobs=1)
+    spectra = jacobian_spectra(res, rows=4)
+    assert sorted(spectra) == ["identity orthogonal σw²=1 n=8, L=6", "relu orthogonal σw²=1 n=8, L=6"]
+    lin = spectra["identity orthogonal σw²=1 n=8, L=6"]
+    # a product of orthogonal matrices is orthogonal: every singular value is 1 (isometry)
+    np.testing.assert_allclose(lin.singular_values, 1.0, atol=1e-12)
+    relu = spectra["relu orthogonal σw²=1 n=8, L=6"]
+    assert relu.log_singular_values.shape == (4, 8)
+    assert np.min(relu.singular_values) < 1e-8  # ReLU masks remove rank
+    assert jacobian_spectra(res, rows=4, max_work=10) == {}

@@ -161,6 +161,13 @@ def run(args: argparse.Namespace) -> int:
         save_figure(plot_log_ratio_vs_depth(res), os.path.join(args.out, "log_ratio_vs_depth.png"))
         figures["per-layer ln G"] = "layer_profile.png"
         save_figure(plot_layer_profile(res), os.path.join(args.out, "layer_profile.png"))
+        from ..gradflow.plots import plot_jacobian_spectra
+        from ..gradflow.sweep import jacobian_spectra
+
+        spectra = jacobian_spectra(res)
+        if spectra:
+            figures["Jacobian singular values"] = "jacobian_spectra.png"
+            save_figure(plot_jacobian_spectra(spectra), os.path.join(args.out, "jacobian_spectra.png"))
         if any(r.config.has_step and not r.config.bias for r in res.results):
             figures["dead inputs against depth"] = "dead_vs_depth.png"
             save_figure(plot_dead_vs_depth(res), os.path.join(args.out, "dead_vs_depth.png"))

@@ -48,6 +48,7 @@ __all__ = [
     "run_task",
     "run_sweep",
     "effective_sigma_w2",
+    "jacobian_spectra",
     "SUMMARY_COLUMNS",
     "LAYER_COLUMNS",
 ]
@@ -668,6 +669,27 @@ def _run_dask(configs, units, seed, scheduler):
         if own:
             client.close()
     return out, executor
+
+
+def jacobian_spectra(result: SweepResult, rows: int = 8, max_work: float = 5e7, max_curves: int = 6) -> dict[str, Any]:
+    """Singular values of ∂r[L]/∂x (last hidden layer against the input) of network 0 of the deepest
+    configuration of each family whose cost L·n²·rows stays under ``max_work``, on the first
+    ``rows`` inputs of its batch: label → :class:`~relunet.gradflow.JacobianSpectrum`."""
+    from .jacobian import jacobian_singular_values
+
+    best: dict[tuple, Config] = {}
+    for r in result.results:
+        c = r.config
+        if c.depth * c.width * max(c.width, c.m0) * rows > max_work:
+            continue
+        if c.family() not in best or c.depth > best[c.family()].depth:
+            best[c.family()] = c
+    out: dict[str, Any] = {}
+    for c in list(best.values())[:max_curves]:
+        net, X, _ = c.draw(result.seed, 0)
+        with np.errstate(all="ignore"):
+            out[f"{c.label}, L={c.depth}"] = jacobian_singular_values(net, X[:rows], layer=c.depth)
+    return out
 
 
 def with_nets(configs: Sequence[Config], nets: int) -> list[Config]:
