@@ -240,8 +240,9 @@ def _seed_report(res, pivot, factors, jtable, jrows, figs, seconds, quick) -> st
             f"{pm(thD['measured_log_ratio'], thD['measured_log_ratio_sem'])} against mean field "
             f"{f(thD['predicted_log_ratio'])}; where q is small tanh acts as a linear network, whose typical ln χ per "
             f"layer is E ln(χ²_n/n) ≈ −1/n, which adds −(L−1)/n = {f(-(deep - 1) / width)} "
-            f"(total ≈ {f(lin)}). So at thousands of layers all three vanish in a typical network; only width "
-            "(β = L/n small) or orthogonal weights with a homogeneous activation change that.")
+            f"(total ≈ {f(lin)}). So at thousands of layers all three vanish in a typical network; for ReLU and "
+            "tanh it is the finite width that does it, and wider layers (β = L/n small) keep the typical network "
+            "near mean field.")
     if len(jrows) == 4:
         tg, to, rg, ro = jrows
         spread = lambda r: r[7] / r[5] if r[5] and r[5] > 0 else float("nan")  # noqa: E731
