@@ -231,6 +231,25 @@ def test_divergence_in_the_backward_pass_is_located_at_its_layer():
     assert _equal(net.parameters(), before)
 
 
+def test_an_update_that_overflows_the_parameters_is_undone():
+    # ŷ = W x with W = 1, x = 1, y = 0: g = dC/dW = 1, and η g = 1e39 overflows float32 (max
+    # 3.4e38), so the first update would make W = −inf. The network must keep W = 1.
+    net = rn.Network([1, 1], activation="identity", bias=False, seed=0, dtype=np.float32)
+    net.W[0][:] = 1.0
+    with pytest.raises(rn.DivergenceError, match=r"update made W\[0\] non-finite \(layer 0\)") as err:
+        rn.fit(net, np.ones((4, 1)), np.zeros((4, 1)), optimizer=rn.SGD(lr=1e39), epochs=3, shuffle=False)
+    assert (err.value.where, err.value.layer, err.value.epoch, err.value.step) == ("update", 0, 0, 1)
+    assert net.W[0][0, 0] == 1.0
+
+
+def test_a_network_with_non_finite_parameters_is_refused_before_training():
+    X, Y = _data()
+    net = rn.Network([3, 4, 2], seed=0)
+    net.b[1][0] = np.nan
+    with pytest.raises(ValueError, match=r"net must start from finite parameters \(got inf or NaN in b\[1\]\)"):
+        rn.fit(net, X, Y, optimizer=rn.SGD(lr=0.01), epochs=1)
+
+
 # ---------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     "kwargs, exc, message",

@@ -26,7 +26,7 @@ import numpy as np
 
 from ._validation import check_positive_int
 from .network import Gradients, Network, Trace
-from .optimizers import Adam, Optimizer, get_optimizer
+from .optimizers import Adam, Optimizer, _flat_span, get_optimizer
 
 __all__ = [
     "fit",
@@ -51,7 +51,8 @@ class DivergenceError(ValueError, ArithmeticError):
     Attributes: ``epoch`` (0-based), ``batch`` (0-based, within the epoch), ``step`` (1-based
     count of updates in this call, the one that was refused), ``layer`` (k of ``quantity``),
     ``quantity`` ("z[k]", "r[k]", "loss", "dC_dz[k]", "dC_dW[k]", "dC_db[k]" or "W[k]"/"b[k]"),
-    ``where`` ("forward", "loss", "backward" or "parameters") and ``history`` (the epochs finished).
+    ``where`` ("forward", "loss", "backward", "parameters" or "update": the optimizer's step made
+    a parameter non-finite, and was undone) and ``history`` (the epochs finished).
     """
 
     def __init__(self, epoch: int, batch: int, step: int, where: str, layer: int, quantity: str) -> None:
@@ -63,6 +64,7 @@ class DivergenceError(ValueError, ArithmeticError):
             "loss": f"the loss is not finite although the outputs r[{layer}] are (layer {layer})",
             "backward": f"{quantity} is not finite in the backward pass (layer {layer})",
             "parameters": f"the parameter {quantity} is not finite (layer {layer})",
+            "update": f"the optimizer's update made {quantity} non-finite (layer {layer}) and was undone",
         }[where]
         super().__init__(
             f"training diverged at epoch {epoch}, batch {batch} (step {step}): {what}; the network keeps "
@@ -348,6 +350,16 @@ def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) ->
     return "backward", 0, "gradient"
 
 
+def _first_non_finite_parameter(net: Network) -> tuple[int, str] | None:
+    """(k, "W[k]" or "b[k]") of the first parameter array holding inf or NaN, else None."""
+    for k, (W, b) in enumerate(zip(net.W, net.b)):
+        if not np.isfinite(W).all():
+            return k, f"W[{k}]"
+        if b is not None and not np.isfinite(b).all():
+            return k, f"b[{k}]"
+    return None
+
+
 def _diverged(net, trace, grads, loss, epoch, batch, step, history):
     where, layer, quantity = _locate(net, trace, grads, loss)
     err = DivergenceError(epoch, batch, step + 1, where, layer, quantity)
@@ -397,8 +409,10 @@ def fit(
     sample_weight : (n,) non-negative row weights; a batch's cost is Σ w_i C_i / Σ w_i.
 
     Raises :class:`DivergenceError` if the loss or a gradient becomes non-finite (before that
-    step's update, so the network keeps its last finite parameters). Since that check is explicit,
-    numpy's overflow/invalid warnings are silenced inside the training loop.
+    step's update) or an update makes a parameter non-finite (the update is undone), so the
+    network keeps its last finite parameters. Since that check is explicit, numpy's
+    overflow/invalid warnings are silenced inside the training loop. A network whose parameters
+    are not finite to begin with is refused.
     """
     # ---------------------------------------------------------------- validate once
     if not isinstance(net, Network):
@@ -424,6 +438,9 @@ def fit(
         seed = int(np.random.SeedSequence().generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
 
     X, Y, w = net.check_XY(X, Y, sample_weight)
+    bad = _first_non_finite_parameter(net)
+    if bad is not None:
+        raise ValueError(f"net must start from finite parameters (got inf or NaN in {bad[1]})")
     X, Y, w, Xv, Yv, wv = _validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
     has_val = Xv is not None
     n = X.shape[0]
@@ -438,6 +455,9 @@ def fit(
     else:
         Xs, Ys, ws = X, Y, w
     params = net.parameters()
+    # θ before each update, so that an update that makes a parameter non-finite can be undone
+    theta = [params_flat] if (params_flat := _flat_span(params)) is not None else params
+    theta_before = [np.empty_like(a) for a in theta]
     traces: dict[int, Trace] = {}
     grad_bufs: dict[int, _GradientBuffers] = {}
     val_trace: Trace | None = None
@@ -485,7 +505,16 @@ def fit(
                 g = buf.params if grads is buf.grads else grads.parameters()
                 if not buf.all_finite(grads):
                     _diverged(net, trace, grads, loss, epoch, batch, step, history)
+                for keep, a in zip(theta_before, theta):
+                    np.copyto(keep, a)
                 optimizer.step(params, g)
+                if not _all_finite_fast(theta):
+                    layer, quantity = _first_non_finite_parameter(net)
+                    for a, keep in zip(theta, theta_before):
+                        np.copyto(a, keep)
+                    err = DivergenceError(epoch, batch, step + 1, "update", layer, quantity)
+                    err.history = history
+                    raise err
                 step += 1
                 loss_sum += loss * wsum
                 weight_sum += wsum
