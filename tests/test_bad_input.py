@@ -2,6 +2,7 @@
 received; nothing is half-built or half-written."""
 
 import re
+import warnings
 
 import numpy as np
 import pytest
@@ -53,6 +54,23 @@ def nan_at(shape, i, j, value=np.nan):
 def test_bad_data(call, exc, match):
     with pytest.raises(exc, match=match):
         call()
+
+
+def test_values_beyond_float32_are_refused_with_the_value_given_and_no_warning():
+    # 1e300 is finite in the caller's float64 but becomes inf when cast to float32 (max 3.4e38):
+    # the error reports the value given, not the inf of the cast, and numpy's overflow warning
+    # is not leaked.
+    net32 = rn.Network([3, 2], seed=0, dtype=np.float32)
+    big = np.ones((2, 3))
+    big[1, 2] = 1e300
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"X must fit in float32 \(got 1e\+300 at row 1, column 2"):
+            net32.predict(big)
+        with pytest.raises(ValueError, match=r"Y must fit in float32 \(got -1e\+39 at row 0, column 0"):
+            net32.loss(np.ones((2, 3)), np.full((2, 2), -1e39))
+        with pytest.raises(ValueError, match=r"sample_weight must sum to a finite float32 \(got a sum of 6e\+38\)"):
+            net32.loss(np.ones((2, 3)), np.ones((2, 2)), sample_weight=[3e38, 3e38])
 
 
 def test_empty_batch_in_gradient_check():

@@ -49,11 +49,18 @@ def check_array(name: str, A: Any, dtype: np.dtype, n_cols: int | None = None, w
         raise ValueError(f"{name} must have at least one row (got shape {A.shape})")
     if n_cols is not None and A.shape[1] != n_cols:
         raise ValueError(f"{name} has {A.shape[1]} {what} but the network expects {n_cols}")
-    A = np.ascontiguousarray(A, dtype=dtype)
-    if not np.isfinite(A).all():
+    if A.dtype.kind == "f" and not np.isfinite(A).all():
         bad = np.argwhere(~np.isfinite(A))[0]
         raise ValueError(f"{name} must be finite (got {A[tuple(bad)]} at row {bad[0]}, column {bad[1]})")
-    return A
+    with np.errstate(over="ignore"):
+        cast = np.ascontiguousarray(A, dtype=dtype)
+    if not np.isfinite(cast).all():  # finite values beyond the range of dtype (float64 into float32)
+        bad = np.argwhere(~np.isfinite(cast))[0]
+        raise ValueError(
+            f"{name} must fit in {np.dtype(dtype).name} (got {A[tuple(bad)]} at row {bad[0]}, column {bad[1]}; "
+            f"the largest is {np.finfo(dtype).max:.3g})"
+        )
+    return cast
 
 
 def check_targets(Y: Any, n: int, m_L: int, dtype: np.dtype) -> np.ndarray:
@@ -80,10 +87,15 @@ def check_sample_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarr
         raise TypeError(f"sample_weight must hold real numbers (got dtype {w.dtype})")
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},), one weight per row (got {w.shape})")
-    w = w.astype(dtype)
+    w = w.astype(np.float64)  # checked before the cast to dtype, which may overflow
     bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
     if bad.size:
         raise ValueError(f"sample_weight must be finite and >= 0 (got {w[bad[0]]} at row {bad[0]})")
-    if w.sum() <= 0:
-        raise ValueError(f"sample_weight must have a positive sum (got {w.sum()})")
-    return w
+    with np.errstate(over="ignore"):
+        cast = w.astype(dtype)
+        total, exact = cast.sum(), w.sum()
+    if not np.isfinite(total):
+        raise ValueError(f"sample_weight must sum to a finite {np.dtype(dtype).name} (got a sum of {exact})")
+    if total <= 0:
+        raise ValueError(f"sample_weight must have a positive sum (got {total})")
+    return cast
