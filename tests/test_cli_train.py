@@ -257,3 +257,42 @@ def test_console_entry_point_exits_2_without_traceback(tmp_path):
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.strip().splitlines() == [f"relunet train: error: CSV file not found: {tmp_path / 'missing.csv'}"]
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda b: b.pop("y_scale"), "the preprocessing record lacks y_scale"),
+        (lambda b: b.update(task="ranking"), "task must be regression or classification \\(got 'ranking'\\)"),
+        (lambda b: b.update(x_mean=["a"] * 10), "x_mean must be 10 finite numbers"),
+        (lambda b: b.update(feature_names=5), "feature_names must be 10 column names"),
+        (lambda b: b.update(y_scale="x"), "y_mean and y_scale must be finite numbers"),
+        (lambda b: b.update(x_scale=[0.0] * 10), "x_scale must be > 0"),
+    ],
+)
+def test_a_model_with_a_malformed_preprocessing_record_is_one_line_exit_2(trained, tmp_path, capsys, edit, message):
+    # A model file whose CLI record lacks or garbles a field the commands read: refused by name,
+    # never a KeyError traceback or a numpy ufunc message.
+    ckpt = rn.load_checkpoint(trained / "model.safetensors")
+    block = json.loads(json.dumps(ckpt.extra["relunet_cli"]))
+    edit(block)
+    model = tmp_path / "model.safetensors"
+    rn.save(ckpt.net, model, extra={"relunet_cli": block})
+    for argv in (["evaluate", str(model), "--dataset", "diabetes"],
+                 ["predict", str(model), "--csv", str(tmp_path / "in.csv"), "--out", str(tmp_path / "out.csv")]):
+        (tmp_path / "in.csv").write_text("a\n1\n")
+        rc, out, err = _run(capsys, *argv)
+        assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+        assert re.search(message, err), err
+        assert not (tmp_path / "out.csv").exists()
+
+
+def test_any_os_error_is_one_line_exit_2(monkeypatch, capsys):
+    import relunet.cli.gradcheck as command
+
+    def disk_full(args):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(command, "run", disk_full)
+    rc, out, err = _run(capsys, "gradcheck")
+    assert rc == 2 and err == "relunet gradcheck: error: [Errno 28] No space left on device\n"

@@ -143,17 +143,54 @@ def read_model(path: str):
     block = extra.get(EXTRA_KEY) if isinstance(extra, dict) else None
     if not isinstance(block, dict) or block.get("version") != EXTRA_VERSION:
         raise CLIError(f"{path} was not written by 'relunet train' (no preprocessing record in its metadata)")
+    net = ckpt.net
+    _check_block(path, block, net.sizes[0], net.sizes[-1])
+    return net, block
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _check_block(path: str, block: dict[str, Any], m0: int, m_L: int) -> None:
+    """Every field of the preprocessing record the commands read, by name, type and length."""
     need = {"task", "feature_names", "target_name", "x_mean", "x_scale"}
+    task = block.get("task")
+    if task == "regression":
+        need |= {"y_mean", "y_scale"}
+    elif task == "classification":
+        need |= {"classes"}
+    else:
+        raise CLIError(f"{path}: the preprocessing record's task must be regression or classification (got {task!r})")
     missing = sorted(need - set(block))
     if missing:
         raise CLIError(f"{path}: the preprocessing record lacks {', '.join(missing)}")
-    net = ckpt.net
-    m0 = net.sizes[0]
-    if len(block["feature_names"]) != m0 or len(block["x_mean"]) != m0 or len(block["x_scale"]) != m0:
-        raise CLIError(f"{path}: the preprocessing record does not match the network's {m0} inputs")
-    if block["task"] == "classification" and len(block.get("classes") or []) != net.sizes[-1]:
-        raise CLIError(f"{path}: the class list does not match the network's {net.sizes[-1]} outputs")
-    return net, block
+
+    def bad(what: str) -> CLIError:
+        return CLIError(f"{path}: the preprocessing record's {what}")
+
+    names = block["feature_names"]
+    if not isinstance(names, list) or not all(isinstance(c, str) for c in names) or len(names) != m0:
+        raise bad(f"feature_names must be {m0} column names, one per network input (got {names!r})")
+    if not isinstance(block["target_name"], (str, type(None))):
+        raise bad(f"target_name must be a column name (got {block['target_name']!r})")
+    for key in ("x_mean", "x_scale"):
+        v = block[key]
+        if not isinstance(v, list) or len(v) != m0 or not all(_is_number(x) for x in v):
+            raise bad(f"{key} must be {m0} finite numbers, one per network input (got {v!r})")
+    if not all(x > 0 for x in block["x_scale"]):
+        raise bad(f"x_scale must be > 0 (got {block['x_scale']!r})")
+    if task == "regression":
+        if m_L != 1:
+            raise bad(f"task is regression, which needs 1 network output (the network has {m_L})")
+        if not (_is_number(block["y_mean"]) and _is_number(block["y_scale"]) and block["y_scale"] > 0):
+            raise bad(f"y_mean and y_scale must be finite numbers, y_scale > 0 (got {block['y_mean']!r}, {block['y_scale']!r})")
+    else:
+        classes = block["classes"]
+        if not isinstance(classes, list) or len(classes) != m_L or not all(
+            isinstance(c, int) and not isinstance(c, bool) for c in classes
+        ):
+            raise bad(f"classes must be {m_L} integer labels, one per network output (got {classes!r})")
 
 
 def select_features(ds, block: dict[str, Any], source: str) -> np.ndarray:
