@@ -217,6 +217,7 @@ def test_get_schedule_and_get_optimizer_by_name():
         (lambda: rn.Adam(beta2=-0.5), r"beta2 must be in \[0, 1\)"),
         (lambda: rn.Adam(eps=0), r"eps must be > 0"),
         (lambda: rn.AdamW(weight_decay=-1), r"weight_decay must be >= 0"),
+        (lambda: rn.AdamW(lr=0.5, weight_decay=4), r"lr \* weight_decay must be < 1 \(got 0.5 \* 4 = 2\)"),
         (lambda: rn.SGD(clip_norm=0), r"clip_norm must be > 0"),
         (lambda: rn.SGD(l2=-1e-3), r"l2 must be >= 0"),
         (lambda: rn.StepDecay(step_size=0), r"step_size must be a positive int"),

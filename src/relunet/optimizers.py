@@ -301,6 +301,9 @@ def clip_by_global_norm(grads: Sequence[np.ndarray], max_norm: float) -> float:
 
 
 # ---------------------------------------------------------------------------- base class
+_CHUNK = 1 << 16  # elements per piece of a flat update: its scratch stays in the L2 cache
+
+
 def _flat_span(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
     """The 1-D array whose memory ``arrays`` tile exactly, in order, else None.
 
@@ -380,17 +383,21 @@ class Optimizer:
         if self.clip_norm is not None:
             clip_by_global_norm(grads if g_flat is None else (g_flat,), self.clip_norm)
         if self.l2:
-            for theta, g, tmp in zip(params, grads, self._tmp):
+            for theta, g, tmp in zip(params, grads, self._scratch()):
                 if theta.ndim == 2:
                     np.multiply(theta, self.l2, out=tmp)
                     g += tmp  # g ← g + λ W
         self.t += 1
         self._begin_step(params)
         if g_flat is not None:
-            self._update(self._theta_flat, g_flat, self._tmp_flat, *self._state_flat)
+            # the rules are elementwise: run them piece by piece, so the scratch stays in cache
+            theta_flat, tmp_flat, state_flat = self._theta_flat, self._tmp_flat, self._state_flat
+            for i in range(0, theta_flat.size, _CHUNK):
+                theta = theta_flat[i : i + _CHUNK]
+                self._update(theta, g_flat[i : i + _CHUNK], tmp_flat[: theta.size], *(s[i : i + _CHUNK] for s in state_flat))
         else:
             state = [self.state[name] for name in self.state_names]
-            for i, (theta, g, tmp) in enumerate(zip(params, grads, self._tmp)):
+            for i, (theta, g, tmp) in enumerate(zip(params, grads, self._scratch())):
                 self._update(theta, g, tmp, *(arrays[i] for arrays in state))
 
     def _begin_step(self, params: Sequence[np.ndarray]) -> None:
@@ -407,8 +414,8 @@ class Optimizer:
         self._params, self._grads, self._g_flat = list(params), None, None
         self._theta_flat = flat
         if flat is not None:
-            self._tmp_flat = np.empty_like(flat)
-            self._tmp = _views(self._tmp_flat, params)
+            self._tmp_flat = np.empty(min(flat.size, _CHUNK), flat.dtype)
+            self._tmp = []  # per-array scratch only if needed (see _scratch)
             self._state_flat = [np.zeros_like(flat) for _ in self.state_names]
             views = {name: _views(f, params) for name, f in zip(self.state_names, self._state_flat)}
         else:
@@ -420,6 +427,12 @@ class Optimizer:
                 for new, old in zip(views[name], self.state[name]):
                     np.copyto(new, old)
         self.state = views
+
+    def _scratch(self) -> list[np.ndarray]:
+        """One scratch array per parameter, for the L2 term and array-by-array updates."""
+        if len(self._tmp) != len(self._params):
+            self._tmp = [np.empty_like(p) for p in self._params]
+        return self._tmp
 
     def _prepare_grads(self, grads: Sequence[np.ndarray]) -> None:
         if len(grads) != len(self._params):
@@ -632,6 +645,8 @@ class AdamW(Adam):
     ) -> None:
         super().__init__(lr, beta1, beta2, eps, schedule, clip_norm, l2)
         self.weight_decay = _non_negative("weight_decay", weight_decay)
+        if self.lr0 * self.weight_decay >= 1:  # W ← (1 − η λ) W would zero or flip the weights
+            raise ValueError(f"lr * weight_decay must be < 1 (got {lr!r} * {weight_decay!r} = {self.lr0 * self.weight_decay:g})")
 
     def _begin_step(self, params):
         super()._begin_step(params)
