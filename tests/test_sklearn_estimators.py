@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import relunet as rn
 from relunet.datasets import load_dataset, make_friedman1, train_test_split
 from relunet.sklearn import ReLUNetClassifier, ReLUNetRegressor
 
@@ -198,7 +199,8 @@ def test_regressor_multioutput_and_step_at_zero(friedman):
         (dict(learning_rate_init=-0.1), "learning_rate_init must be a finite number > 0 \\(got -0.1\\)"),
         (dict(beta_1=1.0), "beta_1 must be in \\[0, 1\\) \\(got 1.0\\)"),
         (dict(optimizer="rmsprop"), "optimizer must be one of adam, adamw, sgd \\(got 'rmsprop'\\)"),
-        (dict(activation="softmax"), "activation must be one of"),
+        (dict(activation="softmax"), "activation must be an Activation or one of"),
+        (dict(activation=rn.Softmax()), "activation must be elementwise"),
         (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must hold positive ints"),
         (dict(step_at_zero=2), "step_at_zero must be 0, 0.5 or 1"),
         (dict(init="zeros"), "unknown init 'zeros'"),

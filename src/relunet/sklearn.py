@@ -30,7 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from .activations import ACTIVATIONS, get_activation
+from .activations import ACTIVATIONS, Activation, Softmax, get_activation
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer, get_schedule
 
@@ -126,9 +126,12 @@ class _ReLUNetBase(BaseEstimator):
 
     def _check_params(self) -> None:
         self._hidden_sizes()
-        if not isinstance(self.activation, str) or self.activation not in ACTIVATIONS or self.activation == "softmax":
+        if isinstance(self.activation, Activation):
+            if isinstance(self.activation, Softmax):
+                raise ValueError(f"activation must be elementwise; softmax is only an output layer (got {self.activation!r})")
+        elif not isinstance(self.activation, str) or self.activation not in ACTIVATIONS or self.activation == "softmax":
             valid = ", ".join(sorted(a for a in ACTIVATIONS if a != "softmax"))
-            raise ValueError(f"activation must be one of {valid} (got {self.activation!r})")
+            raise ValueError(f"activation must be an Activation or one of {valid} (got {self.activation!r})")
         if self.step_at_zero not in (0, 0.5, 1) or isinstance(self.step_at_zero, bool):
             raise ValueError(f"step_at_zero must be 0, 0.5 or 1 (got {self.step_at_zero!r})")
         if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
@@ -163,6 +166,8 @@ class _ReLUNetBase(BaseEstimator):
 
     # ------------------------------------------------------------------ building the parts
     def _hidden_activation(self):
+        if isinstance(self.activation, Activation):
+            return self.activation  # used as given: its own step_at_zero, if it has one
         constructor = ACTIVATIONS[self.activation]
         try:
             takes_step = "step_at_zero" in inspect.signature(constructor).parameters
@@ -367,8 +372,10 @@ _PARAMS_DOC = """
     ----------
     hidden_layer_sizes : int or tuple of int, default (100,)
         Sizes m_1 … m_{L−1} of the hidden layers; () gives a linear model.
-    activation : str, default "relu"
-        Hidden activation by registry name (relu, leaky_relu, tanh, sigmoid, softplus, identity).
+    activation : str or Activation, default "relu"
+        Hidden activation by registry name (relu, leaky_relu, tanh, sigmoid, softplus, identity,
+        or a name given to ``relunet.register_activation``), or an Activation object, used as
+        given (``step_at_zero`` then does not apply).
     step_at_zero : {1, 0, 0.5}, default 1
         ReLU'(0) (and leaky ReLU's): 1 as in the derivation, 0 as in PyTorch and scikit-learn.
     init : str, default "he"
