@@ -13,6 +13,7 @@ import pytest
 
 import relunet as rn
 from relunet.network import Gradients, Trace
+from relunet.optimizers import _flat_span as opt_flat_span
 
 # --------------------------------------------------------------------------- the plain equations
 STEP = {"relu1": 1.0, "relu0": 0.0, "relu05": 0.5}
@@ -255,3 +256,76 @@ def test_identity_backprop_and_call_copy_into_out(dtype):
     np.testing.assert_array_equal(out, z)
     assert f.backprop(z, z, z, out=out) is out
     np.testing.assert_array_equal(out, z)
+
+
+# --------------------------------------------------------------------------- the optimizer on packed θ
+def _restated(name, theta, g, state, t, lr):
+    """One step of the rule, restated (SGD, momentum 0.9, Adam with the paper's bias correction)."""
+    if name == "sgd":
+        return theta - lr * g
+    if name == "momentum":
+        state["v"] = 0.9 * state.get("v", 0.0) + g
+        return theta - lr * state["v"]
+    b1, b2, eps = 0.9, 0.999, 1e-8
+    state["m"] = b1 * state.get("m", 0.0) + (1 - b1) * g
+    state["v"] = b2 * state.get("v", 0.0) + (1 - b2) * g * g
+    m_hat, v_hat = state["m"] / (1 - b1**t), state["v"] / (1 - b2**t)
+    return theta - lr * m_hat / (np.sqrt(v_hat) + eps)
+
+
+def _optimizer(name, lr):
+    return {"sgd": lambda: rn.SGD(lr=lr), "momentum": lambda: rn.SGD(lr=lr, momentum=0.9), "adam": lambda: rn.Adam(lr=lr)}[name]()
+
+
+@pytest.mark.parametrize("name", ["sgd", "momentum", "adam"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_packed_update_in_pieces_equals_the_rule_array_by_array(name, dtype):
+    # more than 2^16 parameters, so the flat update runs in several pieces
+    net = rn.Network([300, 500, 3], seed=0, dtype=dtype)
+    assert sum(p.size for p in net.parameters()) > 2 * 2**16
+    assert opt_flat_span(net.parameters()) is not None
+    loose = [p.copy() for p in net.parameters()]  # the same values, one separate array each
+    rng = np.random.default_rng(9)
+    opt_packed, opt_loose = _optimizer(name, 1e-2), _optimizer(name, 1e-2)
+    plain = [p.astype(np.float64) for p in loose]
+    states = [{} for _ in plain]
+    packed_g = net._gradient_buffers(1, None, False).parameters()  # laid out like θ
+    for t in range(1, 4):
+        g = [rng.standard_normal(p.shape).astype(dtype) for p in loose]
+        for a, b in zip(packed_g, g):
+            a[...] = b
+        opt_packed.step(net.parameters(), packed_g)
+        opt_loose.step(loose, [a.copy() for a in g])
+        plain = [_restated(name, th, gi.astype(np.float64), st, t, 1e-2) for th, gi, st in zip(plain, g, states)]
+    for a, b, c in zip(net.parameters(), loose, plain):
+        np.testing.assert_array_equal(a, b)  # the same operations on the same numbers
+        np.testing.assert_allclose(a, c, **tol(dtype))
+    for key in opt_packed.state_names:  # per-parameter state views, as saved and loaded
+        for a, b in zip(opt_packed.state_dict()["arrays"][key], opt_loose.state_dict()["arrays"][key]):
+            assert a.shape == b.shape
+            np.testing.assert_array_equal(a, b)
+
+
+class _PlainTanh(rn.Activation):
+    """tanh written as just f(z) and f'(z), returning float64 whatever z is."""
+
+    name = "plain_tanh"
+
+    def __call__(self, z):
+        return np.tanh(z.astype(np.float64))
+
+    def derivative(self, z):
+        return 1 - np.tanh(z) ** 2
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_an_activation_without_out_is_written_into_the_trace_in_the_network_dtype(dtype):
+    net = make("tanh", dtype, True)
+    net.activations[1:-1] = [_PlainTanh()] * (net.L - 1)
+    X, Y = data(net, 5)
+    trace = net._forward(X)
+    buffers = [a for a in trace.r[1:]]
+    grads = net._backward(trace, Y)
+    assert_matches(net, "tanh", X, Y, trace, grads)
+    trace2 = net._forward(X, trace)
+    assert trace2 is trace and all(a is b for a, b in zip(trace2.r[1:], buffers))

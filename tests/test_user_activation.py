@@ -65,12 +65,6 @@ def test_an_activation_with_out_works_in_the_network_fit_and_the_lab(dtype):
     _uses_f(Softsign(), dtype)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=TypeError,
-    reason="Network._forward calls f(z, out=...), which an activation written as just __call__(z) "
-    "does not accept; remove this marker once activations without out= are adapted",
-)
 def test_an_activation_written_as_just_the_two_functions_works_everywhere():
     _uses_f(SoftsignPlain())
 

@@ -88,7 +88,7 @@ class ReLU(Activation):
         self.step_at_zero = _check_step_at_zero(step_at_zero)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        return np.maximum(z, 0, out=out)
+        return np.maximum(z, _zero(z), out=out)
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         step = (z > 0).astype(z.dtype)
@@ -103,12 +103,12 @@ class ReLU(Activation):
         # sign of z (one comparison, no boolean temporary), then multiplied by dC_dr in place.
         if out is None:
             out = np.empty_like(dC_dr)
-        elif _may_overlap(out, dC_dr):
-            return np.multiply(dC_dr, self.derivative(z), out=out)
+        elif out is dC_dr or out.base is dC_dr or dC_dr.base is out or (out.base is not None and out.base is dC_dr.base):
+            return np.multiply(dC_dr, self.derivative(z), out=out)  # out may share dC_dr's memory
         if self.step_at_zero == 1.0:
-            np.greater_equal(z, 0, out=out)  # Step(0) = 1
+            np.greater_equal(z, _zero(z), out=out)  # Step(0) = 1
         elif self.step_at_zero == 0.0:
-            np.greater(z, 0, out=out)  # Step(0) = 0
+            np.greater(z, _zero(z), out=out)  # Step(0) = 0
         else:
             np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
             out += 1
@@ -243,9 +243,21 @@ class Softmax(Activation):
         return np.multiply(r, dC_dr - inner, out=out)
 
 
-def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """A cheap test for arrays that are, or are views of, the same memory."""
-    return a is b or a.base is b or b.base is a or (a.base is not None and a.base is b.base)
+_ZEROS: dict[Any, Any] = {}
+
+
+def _zero(z: Any) -> Any:
+    """0 as a 0-d array of z's float dtype: ufuncs take it faster than the Python int 0, which
+    they convert on every call."""
+    dtype = getattr(z, "dtype", None)
+    zero = _ZEROS.get(dtype)
+    if zero is None:
+        zero = 0
+        if dtype is not None and dtype.kind == "f":
+            zero = np.zeros((), dtype)
+            zero.flags.writeable = False
+        _ZEROS[dtype] = zero
+    return zero
 
 
 def _copy(src: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -15,11 +15,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from operator import is_
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from ._validation import check_array, check_dtype, check_sample_weight, check_sizes, check_targets
 from .activations import Activation, Softmax, get_activation
@@ -28,8 +26,6 @@ from .initializers import Initializer, as_generator, get_initializer
 
 __all__ = ["Network", "Trace", "Gradients"]
 
-_AUGMENTED_FORWARD = False
-
 
 @dataclass
 class Trace:
@@ -37,9 +33,6 @@ class Trace:
 
     z: list[np.ndarray | None]
     r: list[np.ndarray]
-    #: [r[k], 1] of shape (n, m_k + 1) for the hidden layers when the network has biases: r[k]
-    #: is a view of its first m_k columns, so (1) and (6) each take one product with [W[k]; b[k]].
-    _aug: list[np.ndarray | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def X(self) -> np.ndarray:
@@ -140,23 +133,23 @@ class Network:
         self._pack()
 
     def _pack(self) -> None:
-        """Move every parameter into one flat array θ, in the order of :meth:`parameters`, so
-        that W[k] and b[k] sit one after the other as the block [W[k]; b[k]] of shape
-        (m_k + 1, m_{k+1}). Values are unchanged; W[k] and b[k] become views of θ. An optimizer
-        can then update every parameter with one operation on θ."""
-        W, b = self.W, self.b
-        θ = np.empty(sum(w.size + (0 if v is None else v.size) for w, v in zip(W, b)), self.dtype)
+        """Move the parameters into one flat array θ in the order of :meth:`parameters` (W[0],
+        b[0], W[1], …); W[k] and b[k] become views of θ, values unchanged. An optimizer can then
+        update all of them with one operation on θ, and check them with one reduction."""
+        θ = np.empty(sum(p.size for p in self.parameters()), self.dtype)
         offset = 0
-        for k, (w, v) in enumerate(zip(W, b)):
-            rows = w.shape[0] + (v is not None)
-            block = θ[offset : offset + rows * w.shape[1]].reshape(rows, w.shape[1])
-            offset += block.size
-            block[: w.shape[0]] = w
-            W[k] = block[: w.shape[0]]
-            if v is not None:
-                block[-1] = v
-                b[k] = block[-1]
-        self._stacked_cache = None
+
+        def move(a: np.ndarray) -> np.ndarray:
+            nonlocal offset
+            view = θ[offset : offset + a.size].reshape(a.shape)
+            view[...] = a
+            offset += a.size
+            return view
+
+        for k, (W, b) in enumerate(zip(self.W, self.b)):
+            self.W[k] = move(W)
+            if b is not None:
+                self.b[k] = move(b)
 
     @property
     def L(self) -> int:
@@ -192,43 +185,32 @@ class Network:
         if trace is None or trace.r[-1].shape[0] != n or trace.r[-1].dtype != self.dtype:
             trace = self._empty_trace(n)
         trace.r[0] = X
-        z, r, aug = trace.z, trace.r, trace._aug
-        Wb = self._stacked() if _AUGMENTED_FORWARD and aug is not None and X.dtype == self.dtype else None
-        dot, matmul = np.dot, np.matmul
-        r_k = X
-        for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
-            z_next = z[k + 1]
-            if k and Wb is not None and Wb[k] is not None and r_k.base is aug[k]:
-                dot(aug[k], Wb[k], out=z_next)  # (1) as [r[k], 1] @ [W[k]; b[k]]
-            else:
-                matmul(r_k, W, out=z_next)  # (1)
-                if b is not None:
-                    z_next += b
-            r_k = f(z_next, out=r[k + 1])  # (2)
-            if r_k is not r[k + 1]:  # an activation that ignored out=
-                r[k + 1] = r_k
+        try:
+            self._feed_forward(X, trace, np.dot)
+        except ValueError:  # np.dot writes only into out= of exactly its result's dtype and layout
+            self._feed_forward(X, trace, np.matmul)
         return trace
 
-    def _empty_trace(self, n: int) -> Trace:
-        dt, m = self.dtype, self.sizes
-        z: list[np.ndarray | None] = [None] + [np.empty((n, m_k), dt) for m_k in m[1:]]
-        r: list[np.ndarray] = [np.empty((0, m[0]), dt)]  # r[0] is X, set by _forward
-        if not self.bias:
-            return Trace(z=z, r=r + [np.empty((n, m_k), dt) for m_k in m[1:]])
-        # hidden layers: r[k] is the first m_k columns of [r[k], 1]
-        aug: list[np.ndarray | None] = [None] + [np.ones((n, m_k + 1), dt) for m_k in m[1:-1]]
-        r += [a[:, :-1] for a in aug[1:]] + [np.empty((n, m[-1]), dt)]
-        return Trace(z=z, r=r, _aug=aug)
+    def _feed_forward(self, X: np.ndarray, trace: Trace, product) -> None:
+        z, r = trace.z, trace.r
+        r_k = X
+        for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
+            z_next = product(r_k, W, out=z[k + 1])  # (1)
+            if b is not None:
+                z_next += b
+            try:
+                r_k = f(z_next, out=r[k + 1])  # (2)
+            except TypeError:  # an activation written as just f(z)
+                r_k = f(z_next)
+            if r_k is not r[k + 1]:  # kept in the trace's buffer, in the network's dtype
+                r_k = _copy_into(r[k + 1], r_k)
 
-    def _stacked(self) -> list[np.ndarray | None]:
-        """[W[k]; b[k]] as one (m_k + 1, m_{k+1}) view where b[k] follows W[k] in memory (as
-        :meth:`_pack` leaves them), else None for that layer. Cached while W and b hold the
-        same arrays."""
-        cache = self.__dict__.get("_stacked_cache")
-        W, b = self.W, self.b
-        if cache is None or not (len(cache[0]) == len(W) and all(map(is_, W, cache[0])) and all(map(is_, b, cache[1]))):
-            cache = self._stacked_cache = (list(W), list(b), [_stacked(w, v) for w, v in zip(W, b)])
-        return cache[2]
+    def _empty_trace(self, n: int) -> Trace:
+        dt = self.dtype
+        z: list[np.ndarray | None] = [None] + [np.empty((n, m), dt) for m in self.sizes[1:]]
+        r: list[np.ndarray] = [np.empty((0, self.sizes[0]), dt)]  # r[0] is X, set by _forward
+        r += [np.empty((n, m), dt) for m in self.sizes[1:]]
+        return Trace(z=z, r=r)
 
     def backward(
         self,
@@ -267,25 +249,26 @@ class Network:
         return self._propagate(trace, grads, input_gradient)
 
     def _propagate(self, trace: Trace, grads: Gradients, input_gradient: bool) -> Gradients:
-        n = trace.r[0].shape[0]
-        z, r, aug = trace.z, trace.r, trace._aug
+        try:
+            self._back_propagate(trace, grads, input_gradient, np.dot)
+        except ValueError:  # np.dot writes only into out= of exactly its result's dtype and layout
+            self._back_propagate(trace, grads, input_gradient, np.matmul)
+        return grads
+
+    def _back_propagate(self, trace: Trace, grads: Gradients, input_gradient: bool, product) -> None:
+        z, r = trace.z, trace.r
         dC_dz, dC_dr, dC_dW, dC_db = grads.dC_dz, grads.dC_dr, grads.dC_dW, grads.dC_db
-        dWb = _stacked_gradients(grads) if aug is not None else None
-        ones = self._ones(n) if self.bias else None
-        dot, matmul = np.dot, np.matmul
+        ones = self._ones(r[0].shape[0]) if self.bias else None
+        W, f = self.W, self.activations
         for k in range(self.L - 1, -1, -1):
             dC_dz_next = dC_dz[k + 1]
-            if k and dWb is not None and dWb[k] is not None and r[k].base is aug[k]:
-                dot(aug[k].T, dC_dz_next, out=dWb[k])  # (6) as [r[k], 1].T @ dC_dz = [dC_dW; dC_db]
-            else:
-                matmul(r[k].T, dC_dz_next, out=dC_dW[k])  # (6)
-                if ones is not None:
-                    matmul(ones, dC_dz_next, out=dC_db[k])  # (6): Σ over rows as ones @ dC_dz
+            product(r[k].T, dC_dz_next, out=dC_dW[k])  # (6)
+            if ones is not None:
+                product(ones, dC_dz_next, out=dC_db[k])  # (6): Σ over rows as ones @ dC_dz
             if k > 0 or input_gradient:
-                matmul(dC_dz_next, self.W[k].T, out=dC_dr[k])  # (5)
+                product(dC_dz_next, W[k].T, out=dC_dr[k])  # (5)
             if k > 0:
-                self.activations[k].backprop(dC_dr[k], z[k], r[k], out=dC_dz[k])  # (4)
-        return grads
+                f[k].backprop(dC_dr[k], z[k], r[k], out=dC_dz[k])  # (4)
 
     def _ones(self, n: int) -> np.ndarray:
         ones = getattr(self, "_ones_cache", None)
@@ -306,16 +289,20 @@ class Network:
             return grads
         dt = self.dtype
         m = self.sizes
-        # dC_dW[k], dC_db[k] laid out like W[k], b[k] (see _pack): one flat array, layer by layer
-        rows = [m_k + self.bias for m_k in m[:-1]]
-        flat = np.empty(sum(a * c for a, c in zip(rows, m[1:])), dt)
-        blocks, offset = [], 0
-        for a, c in zip(rows, m[1:]):
-            blocks.append(flat[offset : offset + a * c].reshape(a, c))
-            offset += a * c
+        # dC_dW[k], dC_db[k] laid out like W[k], b[k] (see _pack): views of one flat array
+        flat = np.empty(sum(p.size for p in self.parameters()), dt)
+        views, offset = [], 0
+        for p in self.parameters():
+            views.append(flat[offset : offset + p.size].reshape(p.shape))
+            offset += p.size
+        it = iter(views)
+        dC_dW, dC_db = [], []
+        for b in self.b:
+            dC_dW.append(next(it))
+            dC_db.append(None if b is None else next(it))
         return Gradients(
-            dC_dW=[blk[:m_k] for blk, m_k in zip(blocks, m)],
-            dC_db=[blk[-1] if self.bias else None for blk in blocks],
+            dC_dW=dC_dW,
+            dC_db=dC_db,
             dC_dz=[None] + [np.empty((n, m_k), dt) for m_k in m[1:]],
             dC_dr=[np.empty((n, m[0]), dt) if input_gradient else None] + [np.empty((n, m_k), dt) for m_k in m[1:]],
         )
@@ -347,7 +334,7 @@ class Network:
     def copy(self, dtype: Any = None) -> Network:
         """A deep copy, optionally cast to another float dtype."""
         new = object.__new__(Network)
-        new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("_ones_cache", "_stacked_cache")})
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_ones_cache"})
         new.dtype = self.dtype if dtype is None else check_dtype(dtype)
         new.activations = list(self.activations)
         new.W = [W.astype(new.dtype, copy=True) for W in self.W]
@@ -375,30 +362,6 @@ class Network:
         )
 
 
-def _stacked(W: np.ndarray, b: np.ndarray | None) -> np.ndarray | None:
-    """The (m + 1, m') view [W; b] when the (m,) row b lies right after the C-contiguous (m, m')
-    array W in memory, else None."""
-    if (
-        b is None
-        or W.ndim != 2
-        or b.ndim != 1
-        or b.shape[0] != W.shape[1]
-        or b.dtype != W.dtype
-        or not (W.flags.c_contiguous and b.flags.c_contiguous and W.flags.writeable and b.flags.writeable)
-        or W.base is None
-        or b.base is not W.base
-        or b.__array_interface__["data"][0] != W.__array_interface__["data"][0] + W.nbytes
-    ):
-        return None
-    return as_strided(W, shape=(W.shape[0] + 1, W.shape[1]), strides=W.strides)
-
-
-def _stacked_gradients(grads: Gradients) -> list[np.ndarray | None]:
-    """[dC_dW[k]; dC_db[k]] views for :meth:`Network._propagate` (see :func:`_stacked`), cached
-    on ``grads`` while it holds the same arrays."""
-    cache = grads.__dict__.get("_stacked_cache")
-    dW, db = grads.dC_dW, grads.dC_db
-    if cache is None or not (len(cache[0]) == len(dW) and all(map(is_, dW, cache[0])) and all(map(is_, db, cache[1]))):
-        cache = (list(dW), list(db), [_stacked(w, v) for w, v in zip(dW, db)])
-        grads.__dict__["_stacked_cache"] = cache
-    return cache[2]
+def _copy_into(buffer: np.ndarray, values: np.ndarray) -> np.ndarray:
+    np.copyto(buffer, values, casting="same_kind")
+    return buffer
