@@ -126,6 +126,7 @@ def test_preset_he_2015_quick(tmp_path):
     # Glorot halves G per ReLU layer: ln(G₁/G_L) ≈ 29 ln ½ = −20; He keeps it near 0
     assert rec_g.log_ratio[0] < -12 and abs(rec_h.log_ratio[0]) < 8
     assert os.path.exists(res.files["loss_curves.png"]) and "## What follows" in res.report
+    assert "by -" not in res.report  # a loss that rose is said to rise, not to fall by a negative amount
 
 
 def test_preset_step_at_zero_quick(tmp_path):

@@ -85,6 +85,29 @@ def test_deep_sigmoid_underflows_float64_but_scaled_pass_measures_it():
     assert s.log_ratio == pytest.approx(mf.log_ratio, rel=0.03)
 
 
+def test_scaled_equals_plain_layer_by_layer_down_to_where_plain_underflows():
+    # 700 sigmoid layers: G shrinks by ≈ 0.056 per layer, so plain float64 dC_dz loses its squares
+    # (|g| < 1e-154), then goes subnormal, then exactly 0. In every layer whose squares are still
+    # normal floats, the scaled pass must give the plain numbers; below, it keeps measuring.
+    rng = np.random.default_rng(5)
+    net = rn.Network([6] + [16] * 700 + [1], activation="sigmoid", bias=False, init="lecun", seed=2)
+    X, Y = rng.standard_normal((4, 6)), rng.standard_normal((4, 1))
+    s = gf.measure(net, X, Y)
+    grads = net.backward(net.forward(X), Y)
+    clean = []
+    for k in range(1, net.L):
+        g = grads.dC_dz[k]
+        if np.min(np.abs(g)) > 1e-150:  # every square, and their mean, is a normal float64
+            clean.append(k)
+            assert s.log_G[k - 1] == pytest.approx(np.log(np.mean(g**2)), rel=1e-12)
+            dW = grads.dC_dW[k - 1]
+            assert s.log_norm_dW[k - 1] == pytest.approx(np.log(np.sqrt(np.sum(dW**2))), rel=1e-12)
+    assert len(clean) > 100 and clean == list(range(clean[0], net.L))  # the top of the network
+    assert np.all(s.plain_log_G[: clean[0] - 1] < np.log(1e-290))  # below: lost or zero in float64
+    assert np.isneginf(s.plain_log_G[0]) and np.all(np.isfinite(s.log_G))
+    assert s.log_ratio < -1500
+
+
 def test_exploding_relu_overflows_plain_floats_but_scaled_pass_matches_finite_width_theory():
     # σ_w² = 4: χ = 2 per layer, and q doubles per layer in the forward pass. Over 1100 layers the
     # forward z reaches 2^550 (float32 overflows near layer 2·128 = 256, float64 would need 2048),

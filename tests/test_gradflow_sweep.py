@@ -226,3 +226,82 @@ def test_jacobian_spectra_of_the_deepest_config_per_family():
     assert relu.log_singular_values.shape == (4, 8)
     assert np.min(relu.singular_values) < 1e-8  # ReLU masks remove rank
     assert jacobian_spectra(res, rows=4, max_work=10) == {}
+
+
+# ----------------------------------------------------------------------------- born dead, finite nets
+def test_only_bias_free_relu_is_predicted_to_be_born_dead():
+    # Leaky ReLU never zeroes a layer (r = αz ≠ 0), so no input meets a dead network and there is no
+    # born-dead prediction; bias-free ReLU of the same shape has P = 1 − (7/8)^6.
+    from relunet.gradflow.plots import plot_dead_vs_depth
+
+    cfgs = [Config(act, "he", depth=d, width=3, nets=4, limit_dtypes=()) for act in ("relu", "leaky_relu") for d in (2, 6)]
+    res = run_sweep(cfgs, n_jobs=1)
+    for r in res.find(activation="leaky_relu"):
+        assert r.summary["dead_rows"] == 0.0 and math.isnan(r.summary["predicted_dead_probability"])
+    relu6 = res.find(activation="relu", depth=6)[0].summary
+    assert relu6["predicted_dead_probability"] == pytest.approx(1 - (7 / 8) ** 6)
+    ax = plot_dead_vs_depth(res).axes[0]
+    plotted = np.concatenate([c.lines[0].get_ydata() for c in ax.containers])
+    np.testing.assert_array_equal(plotted, [r.summary["dead_rows"] for r in res.find(activation="relu")])
+
+
+def test_born_dead_networks_are_counted_apart_from_the_mean_of_logs(tmp_path):
+    # Width 1, no biases: layer k ≥ 2 has z = r[k−1] W with one weight, so every input dies when that
+    # weight is negative; a network survives layers 2 and 3 with probability ¼. A dead one has
+    # G₁ = 0, a log ratio of −∞, and is left out of the mean of logs: nets_finite says how many stayed.
+    res = run_sweep([Config("relu", "he", depth=3, width=1, nets=16, limit_dtypes=())], n_jobs=1)
+    s = res.results[0].summary
+    ratios = res.results[0].log_ratios
+    alive = np.isfinite(ratios)
+    assert 0 < s["nets_finite"] == alive.sum() < s["nets"] == 16
+    assert s["measured_log_ratio"] == pytest.approx(ratios[alive].mean())
+    res.write(tmp_path)
+    with open(tmp_path / "summary.csv", newline="") as fh:
+        assert int(next(csv.DictReader(fh))["nets_finite"]) == alive.sum()
+
+
+# ----------------------------------------------------------------------------- figures
+def test_layer_profile_theory_line_meets_the_plotted_curve_at_the_last_layer():
+    # The dashed mean-field line is ln(G_k/G_L) drawn through the solid curve (mean of ln G) at the
+    # last hidden layer; anchoring it at ln mean G_L instead would offset it by ln E G − E ln G.
+    from relunet.gradflow.plots import plot_layer_profile
+
+    res = run_sweep([Config("relu", "normal", sigma_w2=1.0, depth=8, width=8, nets=6, limit_dtypes=())], n_jobs=1)
+    lay = res.results[0].layers
+    assert abs(lay["log_mean_G"][-1] - lay["mean_log_G"][-1]) > 0.01  # the two anchors differ here
+    ax = plot_layer_profile(res).axes[0]
+    solid = next(ln for ln in ax.lines if ln.get_linestyle() == "-")
+    dashed = next(ln for ln in ax.lines if ln.get_linestyle() == "--")
+    assert dashed.get_ydata()[-1] == pytest.approx(solid.get_ydata()[-1], abs=1e-12)
+    np.testing.assert_allclose(np.diff(dashed.get_ydata()), math.log(2.0), atol=1e-12)  # χ = ½ per layer
+
+
+def test_log_ratio_plot_limits_follow_the_data():
+    from relunet.gradflow.plots import plot_log_ratio_vs_depth
+
+    # symlog autoscaling pads by decades in log space: with sigmoid's −100s below, ReLU's values near 0
+    # got a top of ~10 (10³ in seed-questions): empty decades above the data
+    res = run_sweep(Sweep(activations=("sigmoid", "relu"), inits=("he",), depths=(2, 20), widths=(16,), nets=3),
+                    n_jobs=1)
+    lo, hi = plot_log_ratio_vs_depth(res).axes[0].get_ylim()
+    vals = [r.summary[k] + sign * (r.summary["measured_log_ratio_sem"] if k == "measured_log_ratio" else 0.0)
+            for r in res.results for k in ("measured_log_ratio", "predicted_log_ratio") for sign in (-1, 1)]
+    vals += [r.summary["finite_width_mean"] for r in res.results if math.isfinite(r.summary["finite_width_mean"])]
+    assert hi == pytest.approx(max(1.0, 2 * max(vals)))
+    assert lo == pytest.approx(2 * min(vals)) and min(vals) < -20
+
+
+# ----------------------------------------------------------------------------- typical-network shift
+def test_first_order_finite_width_shift():
+    from relunet.gradflow.presets import _one_row_shift
+
+    # ReLU: φ'² ∈ {0, 1} with E φ'² = E φ'⁴ = ½, so 3·½/¼ − 1 = 5: −5/(2n) per layer (Hanin's −5β/2)
+    assert _one_row_shift(Config("relu", "he", depth=11, width=20, nets=1)) == pytest.approx(-10 * 5 / 40, rel=1e-12)
+    # linear network: φ' = 1, so 3 − 1 = 2: −1/n per layer
+    assert _one_row_shift(Config("identity", "lecun", depth=5, width=8, nets=1)) == pytest.approx(-4 / 8, rel=1e-12)
+    # sigmoid, width 8: mean field misses the typical network by many standard errors, the shift closes the gap
+    c = Config("sigmoid", "glorot", depth=100, width=8, batch=4, nets=10, limit_dtypes=())
+    s = run_sweep([c], n_jobs=1).results[0].summary
+    sem = s["measured_log_ratio_sem"]
+    assert abs(s["measured_log_ratio"] - s["predicted_log_ratio"]) > 6 * sem
+    assert abs(s["measured_log_ratio"] - (s["predicted_log_ratio"] + _one_row_shift(c))) < 3 * sem

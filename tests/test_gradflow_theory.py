@@ -281,3 +281,10 @@ def test_scaled_jacobian_of_a_deep_sigmoid_network_is_finite():
     assert plain.max_s == 0.0  # underflowed
     assert np.all(np.isfinite(scaled.log_singular_values[:, 0]))
     assert scaled.log_singular_values[0, 0] < -1500
+
+
+def test_dead_probability_rejects_non_integer_widths():
+    with pytest.raises(ValueError, match="widths must be positive ints"):
+        gf.dead_probability([2.5, 3])  # was silently truncated to [2, 3]
+    with pytest.raises(TypeError, match="width must be a positive int"):
+        gf.dead_probability(2.0, 3)

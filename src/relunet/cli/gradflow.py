@@ -168,7 +168,7 @@ def run(args: argparse.Namespace) -> int:
         if spectra:
             figures["Jacobian singular values"] = "jacobian_spectra.png"
             save_figure(plot_jacobian_spectra(spectra), os.path.join(args.out, "jacobian_spectra.png"))
-        if any(r.config.has_step and not r.config.bias for r in res.results):
+        if any(r.config.can_be_born_dead for r in res.results):
             figures["dead inputs against depth"] = "dead_vs_depth.png"
             save_figure(plot_dead_vs_depth(res), os.path.join(args.out, "dead_vs_depth.png"))
     text = rp.sweep_report(res, figures=figures)

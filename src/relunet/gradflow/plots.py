@@ -63,8 +63,9 @@ def _results(source: Any) -> list:
 
 def plot_layer_profile(source: Any, ax: Any = None, max_curves: int = 8, title: str | None = None):
     """ln G_k against hidden layer k for each configuration (at most ``max_curves``, deepest
-    first): the mean of ln G over networks with ±1 SEM, and the mean-field prediction (dashed),
-    anchored at the measured ln mean G of the last hidden layer."""
+    first): the mean of ln G over networks with ±1 SEM, and the mean-field prediction of
+    ln(G_k/G_L) (dashed) drawn through the plotted curve's last hidden layer, so the gap at layer 1
+    is the measured ln(G₁/G_L) minus the predicted one."""
     results = sorted(_results(source), key=lambda r: -r.config.depth)[:max_curves]
     fig, ax = _figure(ax)
     for r, color in zip(results, _colors(len(results))):
@@ -74,8 +75,9 @@ def plot_layer_profile(source: Any, ax: Any = None, max_curves: int = 8, title: 
         ax.plot(k, m, color=color, lw=1.5, label=f"{r.config.label}, L={r.config.depth}")
         if np.any(np.isfinite(s)):
             ax.fill_between(k, m - s, m + s, color=color, alpha=0.25, lw=0)
-        if np.any(np.isfinite(lay["predicted_log_G"])):
-            ax.plot(k, lay["predicted_log_G"], color=color, ls="--", lw=1)
+        theory = lay["predicted_log_G"] - lay["predicted_log_G"][-1] + m[-1]
+        if np.any(np.isfinite(theory)):
+            ax.plot(k, theory, color=color, ls="--", lw=1)
     ax.set_xlabel("hidden layer k")
     ax.set_ylabel("ln G_k   (G_k = mean dC/dz[k]²)")
     ax.set_title(title or "Per-layer gradient size: measured (solid) and mean field (dashed)")
@@ -94,6 +96,7 @@ def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = Non
     for r in results:
         fams.setdefault(r.config.family(), []).append(r)
     fig, ax = _figure(ax, figsize=(6.8, 4.6))
+    span: list[np.ndarray] = []
     for (fam, rs), color in zip(fams.items(), _colors(len(fams))):
         rs = sorted(rs, key=lambda r: r.config.depth)
         D = np.array([r.config.depth for r in rs])
@@ -107,8 +110,14 @@ def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = Non
             ax.plot(D, p, ls="--", lw=1, color=color)
         if np.any(np.isfinite(fw)):
             ax.plot(D, fw, ls=":", lw=1.2, color=color)
+        span += [y - np.where(np.isfinite(e), e, 0), y + np.where(np.isfinite(e), e, 0), p, fw]
     ax.set_xscale("log")
     ax.set_yscale("symlog", linthresh=1.0)
+    vals = np.concatenate(span) if span else np.zeros(1)
+    vals = vals[np.isfinite(vals)]
+    if vals.size:  # symlog's autoscale pads by whole decades; pad by a factor 2 instead
+        lo, hi = float(vals.min()), float(vals.max())
+        ax.set_ylim(2 * lo if lo < -1 else -1.0, 2 * hi if hi > 1 else 1.0)
     ax.axhline(0, color="k", lw=0.6)
     ax.set_xlabel("depth L (hidden layers)")
     ax.set_ylabel("ln(G_1 / G_L)")
@@ -124,7 +133,7 @@ def plot_dead_vs_depth(source: Any, ax: Any = None, title: str | None = None):
     ReLU configurations (markers), with P(dead) = 1 − (1 − 2^−n)^L (lines)."""
     from .theory import dead_probability
 
-    results = [r for r in _results(source) if r.config.has_step and not r.config.bias]
+    results = [r for r in _results(source) if r.config.can_be_born_dead]
     by_width: dict[int, list] = {}
     for r in results:
         by_width.setdefault(r.config.width, []).append(r)
@@ -175,7 +184,7 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
 
 
 def plot_training_speed(recorder: Any, ax: Any = None, quantity: str = "speed", title: str | None = None):
-    """Per-layer ``quantity`` ("speed" = ‖dC/db‖, "G" or "norm_dW") against epochs of training on
+    """Per-layer ``quantity`` ("speed" = ‖dC/db[k−1]‖, "G" or "norm_dW") against epochs of training on
     a log axis, one line per hidden layer, from a :class:`GradientFlowRecorder` (or any object
     with ``epochs`` and ``log_<quantity>`` arrays of shape (epochs, depth))."""
     if quantity not in ("speed", "G", "norm_dW"):
@@ -191,7 +200,7 @@ def plot_training_speed(recorder: Any, ax: Any = None, quantity: str = "speed", 
         y = np.exp(logs[:, i]) if representable else logs[:, i] / math.log(10.0)
         ax.plot(epochs, y, color=color, lw=1.4, label=f"hidden layer {i + 1}")
     ax.set_xlabel("epochs of training")
-    label = {"speed": "‖dC/db[k]‖ (speed of learning)", "G": "G_k = mean dC/dz[k]²",
+    label = {"speed": "‖dC/db[k−1]‖ (speed of learning of layer k)", "G": "G_k = mean dC/dz[k]²",
              "norm_dW": "‖dC/dW[k−1]‖"}[quantity]
     if representable:
         ax.set_yscale("log")

@@ -2,7 +2,7 @@
 
     rec = GradientFlowRecorder(X[:256], Y[:256])
     rn.fit(net, X, Y, callbacks=[rec], epochs=30)
-    rec.log_speed          # (records, depth): ln ‖dC/db[k]‖ per hidden layer, before training and
+    rec.log_speed          # (records, depth): ln ‖dC/db[k−1]‖ per hidden layer k, before training and
                            # after every epoch, on the same fixed probe batch
     rec.write("run/")      # gradient_flow.csv and gradient_flow.png
 

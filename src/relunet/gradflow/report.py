@@ -162,7 +162,7 @@ def sweep_findings(result: Any) -> list[str]:
                     f"against {fmt(s['predicted_log_ratio'])}")
             if math.isfinite(s["finite_width_mean"]):
                 text += (f"; the finite-width prediction {fmt_pm(s['finite_width_mean'], s['finite_width_std'])} "
-                         f"(β = L/n = {fmt(s['beta'])}) "
+                         f"(β = (L − 1)/n = {fmt(s['beta'])}) "
                          + ("accounts for it" if agrees(s["measured_log_ratio"], s["measured_log_ratio_sem"],
                                                         s["finite_width_mean"], rel=0.1, abs_tol=0.3)
                             else "does not fully account for it either"))

@@ -34,7 +34,6 @@ import numpy as np
 from ..activations import get_activation
 from ..initializers import Initializer, Normal, Orthogonal, get_initializer
 from ..network import Network
-from .scaled import scaled_forward
 from .stats import LayerStats, aggregate, measure
 from .theory import dead_probability, mean_field, relu_finite_width
 
@@ -151,6 +150,13 @@ class Config:
     def bias(self) -> bool:
         """Biases only where σ_b² > 0; otherwise the derivation's bias-free network."""
         return self.sigma_b2 > 0
+
+    @property
+    def can_be_born_dead(self) -> bool:
+        """A bias-free ReLU network: an input whose r[k] is all zero at some layer gives exactly 0
+        from there on, with probability 1 − Π_k (1 − 2^{−n_k}). (Leaky ReLU never zeroes a layer;
+        a bias revives it.)"""
+        return self.activation == "relu" and not self.bias
 
     def initializer(self) -> Initializer:
         if self.init == "normal":
@@ -299,16 +305,14 @@ def run_task(config: Config, index: int, seed: int = 0) -> TaskResult:
     net, X, Y = config.draw(seed, index)
     dtypes = tuple(dict.fromkeys(("float64", *config.limit_dtypes)))
     stats = measure(net, X, Y, scaled=True, limit_dtypes=dtypes)
-    dead_rows = float("nan")
-    if config.has_step:
-        with np.errstate(all="ignore"):
-            st = scaled_forward(net, X)  # exact zeros only: no underflow
-        dead_rows = float(np.mean(~np.any(st.r_hat[config.depth] != 0, axis=1)))
+    # rows whose last hidden r is exactly 0, from the scaled pass (exact zeros only: no underflow)
+    dead_rows = float(stats.dead_row_fraction[-1]) if config.has_step else float("nan")
     return TaskResult(index=index, stats=stats, dead_rows=dead_rows, seconds=time.perf_counter() - t0)
 
 
 def _run_chunk(config: Config, indices: Sequence[int], seed: int) -> list[TaskResult]:
-    return [run_task(config, i, seed) for i in indices]
+    with blas_threads(1):  # in every executor's workers (loky, Dask): small matrices, one thread
+        return [run_task(config, i, seed) for i in indices]
 
 
 # ---------------------------------------------------------------------------- aggregation
@@ -362,7 +366,7 @@ class ConfigResult:
 
 SUMMARY_COLUMNS = (
     "config", "activation", "init", "sigma_w2", "sigma_b2", "step_at_zero", "depth", "width",
-    "input_dim", "batch", "nets", "statistic", "measured_log_ratio", "measured_log_ratio_sem",
+    "input_dim", "batch", "nets", "nets_finite", "statistic", "measured_log_ratio", "measured_log_ratio_sem",
     "log_ratio_std", "mean_of_logs", "mean_of_logs_sem", "log_ratio_of_means",
     "log_ratio_of_means_sem", "predicted_log_ratio", "prediction_exact", "finite_width_mean",
     "finite_width_std", "beta", "measured_factor", "predicted_factor", "factor_bound",
@@ -408,6 +412,7 @@ def summarize(config: Config, tasks: list[TaskResult], index: int = 0) -> Config
         "input_dim": config.m0,
         "batch": config.batch,
         "nets": len(tasks),
+        "nets_finite": agg.n_finite,  # networks in the mean of logs (born-dead ones have G₁ = 0)
         "statistic": agg.headline,
         "measured_log_ratio": meas,
         "measured_log_ratio_sem": agg.sem,
@@ -428,7 +433,7 @@ def summarize(config: Config, tasks: list[TaskResult], index: int = 0) -> Config
         "dead_rows": _nanmean([t.dead_rows for t in tasks]),
         "dead_rows_sem": _sem([t.dead_rows for t in tasks]),
         "predicted_dead_probability": (
-            dead_probability(config.width, D) if config.has_step and not config.bias else float("nan")
+            dead_probability(config.width, D) if config.can_be_born_dead else float("nan")
         ),
         "saturated_fraction": _nanmean([np.mean(s.saturated_fraction) for s in stats]),
     }

@@ -405,10 +405,13 @@ def dead_probability(width: int | Sequence[int], depth: int | None = None) -> fl
         if width < 1:
             raise ValueError(f"width must be a positive int (got {width!r})")
         ws = [int(width)] * int(depth)
+    elif not hasattr(width, "__iter__") or isinstance(width, str):
+        raise TypeError(f"width must be a positive int or a sequence of them (got {width!r})")
     else:
-        ws = [int(n) for n in width]
-        if any(n < 1 for n in ws):
-            raise ValueError(f"widths must be positive ints (got {list(width)!r})")
+        ws = list(width)
+        if any(isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1 for n in ws):
+            raise ValueError(f"widths must be positive ints (got {ws!r})")
+        ws = [int(n) for n in ws]
         if depth is not None and depth != len(ws):
             raise ValueError(f"depth ({depth}) must equal the number of widths ({len(ws)})")
     log_alive = sum(math.log1p(-(2.0 ** -n)) for n in ws)
