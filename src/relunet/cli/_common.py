@@ -1,5 +1,6 @@
-"""Shared parts of ``relunet train``, ``evaluate`` and ``predict``: data options, the input (and
-target) standardisation stored with the model, metrics, the progress bar and atomic writes."""
+"""Shared parts of the commands (``relunet train``, ``evaluate``, ``predict``, ``gradflow``): argument
+types, data options, the input (and target) standardisation stored with the model, metrics, the
+progress bar, output checks and atomic writes."""
 
 from __future__ import annotations
 

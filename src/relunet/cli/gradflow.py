@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 
 from . import CLIError
+from ._common import atomic_write_text, check_output_dir, non_negative_float, positive_float, positive_int
 
 EXAMPLE = """examples:
   relunet gradflow --out runs/relu                     ReLU at He init, depths 2 … 50, width 100
@@ -24,16 +24,6 @@ inputs x ~ N(0, I) and targets y ~ N(0, 1).
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int (got {text!r})") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int (got {text!r})")
-    return v
-
-
 def _jobs(text: str) -> int:
     try:
         v = int(text)
@@ -41,23 +31,6 @@ def _jobs(text: str) -> int:
         raise argparse.ArgumentTypeError(f"expected a positive int or -1 (got {text!r})") from None
     if v == 0 or v < -1:
         raise argparse.ArgumentTypeError(f"expected a positive int or -1 (got {text!r})")
-    return v
-
-
-def _non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (got {text!r})") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (got {text!r})")
-    return v
-
-
-def _positive_float(text: str) -> float:
-    v = _non_negative_float(text)
-    if v <= 0:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 (got {text!r})")
     return v
 
 
@@ -90,19 +63,19 @@ def add_parser(sub) -> None:
                    help="hidden activations (default relu): relu, leaky_relu, tanh, sigmoid, softplus, identity")
     p.add_argument("--inits", nargs="+", default=["he"], metavar="NAME",
                    help=f"initializations (default he): {', '.join(INITS)}")
-    p.add_argument("--depths", nargs="+", type=_positive_int, default=[2, 5, 10, 20, 50], metavar="L",
+    p.add_argument("--depths", nargs="+", type=positive_int, default=[2, 5, 10, 20, 50], metavar="L",
                    help="numbers of hidden layers (default 2 5 10 20 50)")
-    p.add_argument("--widths", nargs="+", type=_positive_int, default=[100], metavar="N",
+    p.add_argument("--widths", nargs="+", type=positive_int, default=[100], metavar="N",
                    help="hidden widths (default 100)")
-    p.add_argument("--sigma-w2", nargs="+", type=_positive_float, default=[2.0], metavar="S",
+    p.add_argument("--sigma-w2", nargs="+", type=positive_float, default=[2.0], metavar="S",
                    help="σ_w² for --inits normal and orthogonal (gain² = σ_w²) (default 2)")
-    p.add_argument("--sigma-b2", nargs="+", type=_non_negative_float, default=[0.0], metavar="S",
+    p.add_argument("--sigma-b2", nargs="+", type=non_negative_float, default=[0.0], metavar="S",
                    help="σ_b² for --inits normal (default 0: no biases)")
     p.add_argument("--step-at-zero", nargs="+", type=_step, default=[1.0], metavar="S",
                    help="ReLU'(0) values for relu/leaky_relu: 1, 0, 0.5 (default 1)")
-    p.add_argument("--nets", type=_positive_int, default=10, help="random networks per configuration (default 10)")
-    p.add_argument("--batch", type=_positive_int, default=32, help="rows of each network's batch (default 32)")
-    p.add_argument("--input-dim", type=_positive_int, default=None, metavar="M0",
+    p.add_argument("--nets", type=positive_int, default=10, help="random networks per configuration (default 10)")
+    p.add_argument("--batch", type=positive_int, default=32, help="rows of each network's batch (default 32)")
+    p.add_argument("--input-dim", type=positive_int, default=None, metavar="M0",
                    help="input dimension m_0 (default: the width)")
     p.add_argument("--seed", type=int, default=0, help="seed of every network and batch (default 0)")
     p.add_argument("--jobs", type=_jobs, default=None,
@@ -114,11 +87,6 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
-def _check_out(out: str) -> None:
-    if os.path.exists(out) and not os.path.isdir(out):
-        raise CLIError(f"--out {out!r} exists and is not a folder")
-
-
 def run(args: argparse.Namespace) -> int:
     from ..gradflow import report as rp
     from ..gradflow.presets import run_preset
@@ -126,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.seed < 0:
         raise CLIError(f"--seed must be a non-negative int (got {args.seed})")
-    _check_out(args.out)
+    check_output_dir(args.out)
     if args.preset:
         print(f"relunet gradflow: preset {args.preset}{' (quick)' if args.quick else ''} → {args.out}", flush=True)
         res = run_preset(args.preset, args.out, quick=args.quick, seed=args.seed, n_jobs=args.jobs,
@@ -172,10 +140,7 @@ def run(args: argparse.Namespace) -> int:
             figures["dead inputs against depth"] = "dead_vs_depth.png"
             save_figure(plot_dead_vs_depth(res), os.path.join(args.out, "dead_vs_depth.png"))
     text = rp.sweep_report(res, figures=figures)
-    path = os.path.join(args.out, "report.md")
-    with open(path + ".tmp", "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(path + ".tmp", path)
+    atomic_write_text(os.path.join(args.out, "report.md"), text)
     print()
     print(rp.sweep_table(res, limits=False))
     print()
