@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,18 @@ def check_positive_int(name: str, value: Any) -> int:
     if value < 1:
         raise ValueError(f"{name} must be a positive int (got {value!r})")
     return int(value)
+
+
+def check_real(name: str, value: Any, minimum: float = 0.0, strict: bool = False) -> float:
+    """A finite real number >= ``minimum`` (> with ``strict``), as a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number (got {value!r})")
+    v = float(value)
+    ok = v > minimum if strict else v >= minimum
+    if not (math.isfinite(v) and ok):
+        rule = f"> {minimum:g}" if strict else f">= {minimum:g}"
+        raise ValueError(f"{name} must be finite and {rule} (got {value!r})")
+    return v
 
 
 def check_sizes(sizes: Any) -> tuple[int, ...]:

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_real
+
 __all__ = [
     "Initializer",
     "HeNormal",
@@ -44,16 +46,6 @@ def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     if seed < 0:
         raise ValueError(f"{rule} (got {seed!r})")
     return np.random.default_rng(seed)
-
-
-def _check_positive(name: str, value: Any, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number (got {value!r})")
-    ok = value >= 0 if allow_zero else value > 0
-    if not (math.isfinite(value) and ok):
-        rule = ">= 0" if allow_zero else "> 0"
-        raise ValueError(f"{name} must be finite and {rule} (got {value!r})")
-    return float(value)
 
 
 @dataclass(frozen=True)
@@ -144,7 +136,7 @@ class Orthogonal(Initializer):
     name = "orthogonal"
 
     def __post_init__(self) -> None:
-        _check_positive("gain", self.gain)
+        check_real("gain", self.gain, strict=True)
 
     def variance(self, fan_in, fan_out):
         return self.gain**2 / max(fan_in, fan_out)
@@ -167,8 +159,8 @@ class Normal(Initializer):
     name = "normal"
 
     def __post_init__(self) -> None:
-        _check_positive("sigma_w2", self.sigma_w2)
-        _check_positive("sigma_b2", self.sigma_b2, allow_zero=True)
+        check_real("sigma_w2", self.sigma_w2, strict=True)
+        check_real("sigma_b2", self.sigma_b2)
 
     def variance(self, fan_in, fan_out):
         return self.sigma_w2 / fan_in

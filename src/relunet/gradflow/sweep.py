@@ -31,6 +31,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_real
 from ..activations import get_activation
 from ..initializers import Initializer, Normal, Orthogonal, get_initializer
 from ..network import Network
@@ -56,17 +57,6 @@ __all__ = [
 INITS = ("he", "glorot", "lecun", "orthogonal", "normal")
 _KINKED = ("relu", "leaky_relu")
 _FIXED_VARIANCE = ("he", "glorot", "lecun")
-
-
-def _real(name: str, value: Any, minimum: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number (got {value!r})")
-    v = float(value)
-    ok = v > minimum if strict else v >= minimum
-    if not (math.isfinite(v) and ok):
-        rule = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{name} must be finite and {rule} (got {value!r})")
-    return v
 
 
 def _pos_int(name: str, value: Any) -> int:
@@ -114,8 +104,8 @@ class Config:
             raise ValueError("activation must be elementwise; softmax is only an output activation")
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; a sweep takes {', '.join(INITS)}")
-        _real("sigma_w2", self.sigma_w2, strict=True)
-        _real("sigma_b2", self.sigma_b2)
+        check_real("sigma_w2", self.sigma_w2, strict=True)
+        check_real("sigma_b2", self.sigma_b2)
         if self.init in _FIXED_VARIANCE:  # their own variance: record the effective σ_w²
             object.__setattr__(self, "sigma_w2", effective_sigma_w2(self.init, self.width, self.width))
         if self.activation not in _KINKED:
@@ -219,7 +209,7 @@ def _floats(name: str, values: Any, strict: bool = False) -> tuple[float, ...]:
     values = (values,) if isinstance(values, (int, float, np.integer, np.floating)) else tuple(values)
     if not values:
         raise ValueError(f"{name} must list at least one value")
-    return tuple(_real(name, v, strict=strict) for v in values)
+    return tuple(check_real(name, v, strict=strict) for v in values)
 
 
 def _ints(name: str, values: Any) -> tuple[int, ...]:

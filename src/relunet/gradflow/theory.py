@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_real
 from ..activations import Activation, Identity, LeakyReLU, ReLU, get_activation
 
 __all__ = [
@@ -156,17 +157,6 @@ class MeanField:
         return out
 
 
-def _check_real(name: str, value: Any, minimum: float = 0.0, strict: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise TypeError(f"{name} must be a real number (got {value!r})")
-    v = float(value)
-    ok = v > minimum if strict else v >= minimum
-    if not (math.isfinite(v) and ok):
-        rule = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{name} must be finite and {rule} (got {value!r})")
-    return v
-
-
 def _resolve(activation: Any, step_at_zero: Any) -> Activation:
     if isinstance(activation, Activation):
         f = activation
@@ -214,9 +204,9 @@ def mean_field(
     (σ_w² + σ_b² for inputs x ~ N(0, I)).
     """
     f = _resolve(activation, step_at_zero)
-    sw = _check_real("sigma_w2", sigma_w2)
-    sb = _check_real("sigma_b2", sigma_b2)
-    q1 = _check_real("q1", q1)
+    sw = check_real("sigma_w2", sigma_w2)
+    sb = check_real("sigma_b2", sigma_b2)
+    q1 = check_real("q1", q1)
     if isinstance(depth, bool) or not isinstance(depth, (int, np.integer)) or depth < 1:
         raise ValueError(f"depth must be a positive int (number of hidden layers) (got {depth!r})")
     depth = int(depth)
@@ -374,7 +364,7 @@ def relu_finite_width(widths: Sequence[int], sigma_w2: float = 2.0) -> FiniteWid
         ws.append(int(n))
     if not ws:
         raise ValueError("widths must list at least one hidden layer")
-    sw = _check_real("sigma_w2", sigma_w2, strict=True)
+    sw = check_real("sigma_w2", sigma_w2, strict=True)
     mean = math.log(ws[-1] / ws[0])
     var = 0.0
     cache: dict[int, tuple[float, float]] = {}
