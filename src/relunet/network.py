@@ -15,9 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import is_
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from ._validation import check_array, check_dtype, check_sample_weight, check_sizes, check_targets
 from .activations import Activation, Softmax, get_activation
@@ -33,6 +35,9 @@ class Trace:
 
     z: list[np.ndarray | None]
     r: list[np.ndarray]
+    #: [r[k], 1], shape (n, m_k + 1), for the hidden layers of a network with biases; r[k] is a view
+    #: of its first m_k columns, so that (1) and (6) take one product with [W[k]; b[k]] each.
+    _ones_column: list[np.ndarray | None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def X(self) -> np.ndarray:
@@ -192,12 +197,16 @@ class Network:
         return trace
 
     def _feed_forward(self, X: np.ndarray, trace: Trace, product) -> None:
-        z, r = trace.z, trace.r
+        z, r, r1 = trace.z, trace.r, trace._ones_column
+        Wb = _stacked_parameters(self) if r1 is not None else None
         r_k = X
         for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
-            z_next = product(r_k, W, out=z[k + 1])  # (1)
-            if b is not None:
-                z_next += b
+            if k and Wb is not None and Wb[k] is not None and r_k.base is r1[k]:
+                z_next = product(r1[k], Wb[k], out=z[k + 1])  # (1) as [r[k], 1] @ [W[k]; b[k]]
+            else:
+                z_next = product(r_k, W, out=z[k + 1])  # (1)
+                if b is not None:
+                    z_next += b
             try:
                 r_k = f(z_next, out=r[k + 1])  # (2)
             except TypeError:  # an activation written as just f(z)
@@ -209,8 +218,11 @@ class Network:
         dt = self.dtype
         z: list[np.ndarray | None] = [None] + [np.empty((n, m), dt) for m in self.sizes[1:]]
         r: list[np.ndarray] = [np.empty((0, self.sizes[0]), dt)]  # r[0] is X, set by _forward
-        r += [np.empty((n, m), dt) for m in self.sizes[1:]]
-        return Trace(z=z, r=r)
+        if not self.bias:
+            return Trace(z=z, r=r + [np.empty((n, m), dt) for m in self.sizes[1:]])
+        r1: list[np.ndarray | None] = [None] + [np.ones((n, m + 1), dt) for m in self.sizes[1:-1]]
+        r += [a[:, :-1] for a in r1[1:]] + [np.empty((n, self.sizes[-1]), dt)]
+        return Trace(z=z, r=r, _ones_column=r1)
 
     def backward(
         self,
@@ -256,15 +268,19 @@ class Network:
         return grads
 
     def _back_propagate(self, trace: Trace, grads: Gradients, input_gradient: bool, product) -> None:
-        z, r = trace.z, trace.r
+        z, r, r1 = trace.z, trace.r, trace._ones_column
         dC_dz, dC_dr, dC_dW, dC_db = grads.dC_dz, grads.dC_dr, grads.dC_dW, grads.dC_db
+        dWb = _stacked_gradients(grads) if r1 is not None else None
         ones = self._ones(r[0].shape[0]) if self.bias else None
         W, f = self.W, self.activations
         for k in range(self.L - 1, -1, -1):
             dC_dz_next = dC_dz[k + 1]
-            product(r[k].T, dC_dz_next, out=dC_dW[k])  # (6)
-            if ones is not None:
-                product(ones, dC_dz_next, out=dC_db[k])  # (6): Σ over rows as ones @ dC_dz
+            if k and dWb is not None and dWb[k] is not None and r[k].base is r1[k]:
+                product(r1[k].T, dC_dz_next, out=dWb[k])  # (6) as [r[k], 1].T @ dC_dz = [dC_dW; dC_db]
+            else:
+                product(r[k].T, dC_dz_next, out=dC_dW[k])  # (6)
+                if ones is not None:
+                    product(ones, dC_dz_next, out=dC_db[k])  # (6): Σ over rows as ones @ dC_dz
             if k > 0 or input_gradient:
                 product(dC_dz_next, W[k].T, out=dC_dr[k])  # (5)
             if k > 0:
@@ -334,7 +350,7 @@ class Network:
     def copy(self, dtype: Any = None) -> Network:
         """A deep copy, optionally cast to another float dtype."""
         new = object.__new__(Network)
-        new.__dict__.update({k: v for k, v in self.__dict__.items() if k != "_ones_cache"})
+        new.__dict__.update({k: v for k, v in self.__dict__.items() if k not in ("_ones_cache", "_stacked_cache")})
         new.dtype = self.dtype if dtype is None else check_dtype(dtype)
         new.activations = list(self.activations)
         new.W = [W.astype(new.dtype, copy=True) for W in self.W]
@@ -365,3 +381,38 @@ class Network:
 def _copy_into(buffer: np.ndarray, values: np.ndarray) -> np.ndarray:
     np.copyto(buffer, values, casting="same_kind")
     return buffer
+
+
+# ---------------------------------------------------------------------------- [W; b] as one array
+def _stacked(W: np.ndarray, b: np.ndarray | None) -> np.ndarray | None:
+    """The (m + 1, m') view [W; b] when the row b of length m' lies right after the C-contiguous
+    (m, m') array W in memory (as Network._pack and gradient buffers leave them), else None."""
+    if (
+        b is None
+        or W.ndim != 2
+        or b.shape != (W.shape[1],)
+        or b.dtype != W.dtype
+        or W.base is None
+        or b.base is not W.base
+        or not (W.flags.c_contiguous and b.flags.c_contiguous and W.flags.writeable and b.flags.writeable)
+        or b.__array_interface__["data"][0] != W.__array_interface__["data"][0] + W.nbytes
+    ):
+        return None
+    return as_strided(W, shape=(W.shape[0] + 1, W.shape[1]), strides=W.strides)
+
+
+def _stacked_cached(owner: Any, W: list, b: list) -> list[np.ndarray | None]:
+    """_stacked for every layer, cached on ``owner`` while W and b hold the same arrays."""
+    cache = owner.__dict__.get("_stacked_cache")
+    if cache is None or not (len(cache[0]) == len(W) and all(map(is_, W, cache[0])) and all(map(is_, b, cache[1]))):
+        cache = (list(W), list(b), [_stacked(w, v) for w, v in zip(W, b)])
+        owner.__dict__["_stacked_cache"] = cache
+    return cache[2]
+
+
+def _stacked_parameters(net: Network) -> list[np.ndarray | None]:
+    return _stacked_cached(net, net.W, net.b)
+
+
+def _stacked_gradients(grads: Gradients) -> list[np.ndarray | None]:
+    return _stacked_cached(grads, grads.dC_dW, grads.dC_db)
