@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -38,6 +39,25 @@ def check_real(name: str, value: Any, minimum: float = 0.0, strict: bool = False
         rule = f"> {minimum:g}" if strict else f">= {minimum:g}"
         raise ValueError(f"{name} must be finite and {rule} (got {value!r})")
     return v
+
+
+def lookup(kind: str, instance: str, registry: dict[str, Callable[..., Any]], spec: Any) -> Callable[..., Any]:
+    """``registry[spec]``: TypeError when ``spec`` is not a name, ValueError listing the valid names
+    when it is unknown; ``kind`` names the parameter, ``instance`` the object it may also be."""
+    if not isinstance(spec, str):
+        raise TypeError(f"{kind} must be a name or {instance} (got {type(spec).__name__})")
+    try:
+        return registry[spec]
+    except KeyError:
+        raise ValueError(f"unknown {kind} {spec!r}; valid names are {', '.join(sorted(registry))}") from None
+
+
+def construct(kind: str, spec: str, constructor: Callable[..., Any], params: dict[str, Any]) -> Any:
+    """``constructor(**params)``, a wrong keyword reported with the kind and name."""
+    try:
+        return constructor(**params)
+    except TypeError as exc:
+        raise TypeError(f"{kind} {spec!r}: {exc}") from None
 
 
 def check_sizes(sizes: Any) -> tuple[int, ...]:

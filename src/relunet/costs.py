@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._validation import lookup
 from .activations import Activation, Identity, Sigmoid, Softmax
 
 __all__ = [
@@ -155,9 +156,4 @@ def get_cost(spec: str | Cost) -> Cost:
     """A cost from its name or a Cost instance."""
     if isinstance(spec, Cost):
         return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"cost must be a name or a Cost (got {type(spec).__name__})")
-    try:
-        return COSTS[spec]()
-    except KeyError:
-        raise ValueError(f"unknown cost {spec!r}; valid names are {', '.join(sorted(COSTS))}") from None
+    return lookup("cost", "a Cost", COSTS, spec)()

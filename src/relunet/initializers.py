@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_real
+from ._validation import check_real, construct, lookup
 
 __all__ = [
     "Initializer",
@@ -192,13 +192,4 @@ def get_initializer(spec: str | Initializer, **params: Any) -> Initializer:
         if params:
             raise TypeError("params can only be given with an initializer name")
         return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"init must be a name or an Initializer (got {type(spec).__name__})")
-    try:
-        constructor = INITIALIZERS[spec]
-    except KeyError:
-        raise ValueError(f"unknown init {spec!r}; valid names are {', '.join(sorted(INITIALIZERS))}") from None
-    try:
-        return constructor(**params)
-    except TypeError as exc:
-        raise TypeError(f"init {spec!r}: {exc}") from None
+    return construct("init", spec, lookup("init", "an Initializer", INITIALIZERS, spec), params)

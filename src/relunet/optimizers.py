@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import construct, lookup
+
 __all__ = [
     "Optimizer",
     "SGD",
@@ -271,16 +273,7 @@ def get_schedule(spec: str | Schedule | None, **params: Any) -> Schedule:
         if params:
             raise TypeError("params can only be given with a schedule name")
         return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"schedule must be a name or a Schedule (got {type(spec).__name__})")
-    try:
-        constructor = SCHEDULES[spec]
-    except KeyError:
-        raise ValueError(f"unknown schedule {spec!r}; valid names are {', '.join(sorted(SCHEDULES))}") from None
-    try:
-        return constructor(**params)
-    except TypeError as exc:
-        raise TypeError(f"schedule {spec!r}: {exc}") from None
+    return construct("schedule", spec, lookup("schedule", "a Schedule", SCHEDULES, spec), params)
 
 
 # ---------------------------------------------------------------------------- clipping
@@ -671,18 +664,10 @@ def get_optimizer(spec: str | Optimizer, **params: Any) -> Optimizer:
         if params:
             raise TypeError("params can only be given with an optimizer name")
         return spec
-    if not isinstance(spec, str):
-        raise TypeError(f"optimizer must be a name or an Optimizer (got {type(spec).__name__})")
-    try:
-        constructor = OPTIMIZERS[spec]
-    except KeyError:
-        raise ValueError(f"unknown optimizer {spec!r}; valid names are {', '.join(sorted(OPTIMIZERS))}") from None
+    constructor = lookup("optimizer", "an Optimizer", OPTIMIZERS, spec)
     sched = params.get("schedule")
     if isinstance(sched, dict):
         if set(sched) - {"name", "params"} or "name" not in sched:
             raise ValueError(f"schedule must be {{'name': ..., 'params': {{...}}}} (got {sched!r})")
         params["schedule"] = get_schedule(sched["name"], **dict(sched.get("params") or {}))
-    try:
-        return constructor(**params)
-    except TypeError as exc:
-        raise TypeError(f"optimizer {spec!r}: {exc}") from None
+    return construct("optimizer", spec, constructor, params)
