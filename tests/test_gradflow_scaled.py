@@ -10,16 +10,7 @@ from relunet import gradflow as gf
 ACTIVATIONS = ["relu", "leaky_relu", "tanh", "sigmoid", "identity", "softplus"]
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrix products: one BLAS thread is faster, and steady on a shared machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _net(act, bias, sigma_w2=1.5, depth=4, width=16, dtype=np.float64, seed=1, out=3):

@@ -9,16 +9,7 @@ import relunet as rn
 from relunet import gradflow as gf
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrix products: one BLAS thread is faster, and steady on a shared machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 def _hand_net(step_at_zero):

@@ -13,16 +13,7 @@ scipy_integrate = pytest.importorskip("scipy.integrate")
 scipy_special = pytest.importorskip("scipy.special")
 
 
-@pytest.fixture(autouse=True)
-def _one_blas_thread():
-    """Small matrix products: one BLAS thread is faster, and steady on a shared machine."""
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
-    with threadpool_limits(1, user_api="blas"):
-        yield
+pytestmark = pytest.mark.usefixtures("one_blas_thread")
 
 
 class PlainReLU(rn.Activation):
