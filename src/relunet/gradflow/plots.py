@@ -40,6 +40,18 @@ def _figure(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)):
     return fig, fig.add_subplot()
 
 
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, legend: bool, which: str = "major",
+            fontsize: float = 7):
+    """Axis labels, the title, a legend when there are labelled curves and a light grid; returns fig."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=fontsize)
+    ax.grid(True, which=which, alpha=0.3)
+    return fig
+
+
 def _colors(n: int) -> list:
     from matplotlib import colormaps
 
@@ -78,13 +90,8 @@ def plot_layer_profile(source: Any, ax: Any = None, max_curves: int = 8, title: 
         theory = lay["predicted_log_G"] - lay["predicted_log_G"][-1] + m[-1]
         if np.any(np.isfinite(theory)):
             ax.plot(k, theory, color=color, ls="--", lw=1)
-    ax.set_xlabel("hidden layer k")
-    ax.set_ylabel("ln G_k   (G_k = mean dC/dz[k]²)")
-    ax.set_title(title or "Per-layer gradient size: measured (solid) and mean field (dashed)")
-    if results:
-        ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.3)
-    return fig
+    return _finish(fig, ax, "hidden layer k", "ln G_k   (G_k = mean dC/dz[k]²)",
+                   title or "Per-layer gradient size: measured (solid) and mean field (dashed)", legend=bool(results))
 
 
 def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = None):
@@ -119,13 +126,9 @@ def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = Non
         lo, hi = float(vals.min()), float(vals.max())
         ax.set_ylim(2 * lo if lo < -1 else -1.0, 2 * hi if hi > 1 else 1.0)
     ax.axhline(0, color="k", lw=0.6)
-    ax.set_xlabel("depth L (hidden layers)")
-    ax.set_ylabel("ln(G_1 / G_L)")
-    ax.set_title(title or "First over last hidden layer: measured, mean field (--), finite width (:)")
-    if fams:
-        ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    return fig
+    return _finish(fig, ax, "depth L (hidden layers)", "ln(G_1 / G_L)",
+                   title or "First over last hidden layer: measured, mean field (--), finite width (:)",
+                   legend=bool(fams), which="both")
 
 
 def plot_dead_vs_depth(source: Any, ax: Any = None, title: str | None = None):
@@ -150,13 +153,8 @@ def plot_dead_vs_depth(source: Any, ax: Any = None, title: str | None = None):
                 label=f"1 − (1 − 2^−{n})^L")
     ax.set_xscale("log")
     ax.set_ylim(-0.02, 1.02)
-    ax.set_xlabel("depth L (hidden layers)")
-    ax.set_ylabel("fraction of inputs with a dead network")
-    ax.set_title(title or "Born dead: bias-free ReLU networks")
-    if by_width:
-        ax.legend(fontsize=7)
-    ax.grid(True, which="both", alpha=0.3)
-    return fig
+    return _finish(fig, ax, "depth L (hidden layers)", "fraction of inputs with a dead network",
+                   title or "Born dead: bias-free ReLU networks", legend=bool(by_width), which="both")
 
 
 def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int = 60, title: str | None = None):
@@ -174,13 +172,8 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
         ax.hist(x, bins=edges, histtype="stepfilled", alpha=0.35, color=color, density=True)
         ax.hist(x, bins=edges, histtype="step", color=color, density=True, label=label)
     ax.axvline(0.0, color="k", lw=0.6)
-    ax.set_xlabel("log10 singular value of the Jacobian")
-    ax.set_ylabel("density")
-    ax.set_title(title or "Input–output Jacobian spectrum (isometry: all at 0)")
-    if logs:
-        ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.3)
-    return fig
+    return _finish(fig, ax, "log10 singular value of the Jacobian", "density",
+                   title or "Input–output Jacobian spectrum (isometry: all at 0)", legend=bool(logs))
 
 
 def plot_training_speed(recorder: Any, ax: Any = None, quantity: str = "speed", title: str | None = None):
@@ -199,19 +192,14 @@ def plot_training_speed(recorder: Any, ax: Any = None, quantity: str = "speed", 
     for i, color in zip(show, _colors(len(show))):
         y = np.exp(logs[:, i]) if representable else logs[:, i] / math.log(10.0)
         ax.plot(epochs, y, color=color, lw=1.4, label=f"hidden layer {i + 1}")
-    ax.set_xlabel("epochs of training")
     label = {"speed": "‖dC/db[k−1]‖ (speed of learning of layer k)", "G": "G_k = mean dC/dz[k]²",
              "norm_dW": "‖dC/dW[k−1]‖"}[quantity]
     if representable:
         ax.set_yscale("log")
-        ax.set_ylabel(label)
     else:  # beyond float64: plot the exponent itself
-        ax.set_ylabel(f"log10 {label}")
-    ax.set_title(title or "Speed of learning per hidden layer")
-    if show:
-        ax.legend(fontsize=7)
-    ax.grid(True, alpha=0.3)
-    return fig
+        label = f"log10 {label}"
+    return _finish(fig, ax, "epochs of training", label, title or "Speed of learning per hidden layer",
+                   legend=bool(show))
 
 
 def plot_losses(curves: Mapping[str, Sequence[float]], ax: Any = None, title: str | None = None,
@@ -222,10 +210,5 @@ def plot_losses(curves: Mapping[str, Sequence[float]], ax: Any = None, title: st
         y = np.asarray(y, dtype=np.float64)
         ax.plot(np.arange(1, y.size + 1), y, color=color, lw=1.5, label=label)
     ax.set_yscale("log")
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title or "Training loss")
-    if curves:
-        ax.legend(fontsize=8)
-    ax.grid(True, which="both", alpha=0.3)
-    return fig
+    return _finish(fig, ax, "epoch", ylabel, title or "Training loss", legend=bool(curves), which="both",
+                   fontsize=8)
