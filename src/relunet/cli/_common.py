@@ -194,16 +194,22 @@ def _check_block(path: str, block: dict[str, Any], m0: int, m_L: int) -> None:
             raise bad(f"classes must be {m_L} integer labels, one per network output (got {classes!r})")
 
 
+def require_columns(source: str, wanted: list[str], have: list[str], shown: list[str] | None = None) -> None:
+    """CLIError naming the model's input columns missing from ``have`` (and listing ``shown``,
+    by default ``have``)."""
+    missing = [c for c in wanted if c not in have]
+    if missing:
+        raise CLIError(
+            f"{source} lacks the model's input column(s) {', '.join(missing)} "
+            f"(it has: {', '.join(have if shown is None else shown)})"
+        )
+
+
 def select_features(ds, block: dict[str, Any], source: str) -> np.ndarray:
     """The model's input columns, by name, from a Dataset (all its columns must be present)."""
     names = list(ds.feature_names) + ([ds.target_name] if ds.target_name and ds.y is not None else [])
     wanted = block["feature_names"]
-    missing = [c for c in wanted if c not in ds.feature_names]
-    if missing:
-        raise CLIError(
-            f"{source} lacks the model's input column(s) {', '.join(missing)} "
-            f"(it has: {', '.join(names)})"
-        )
+    require_columns(source, wanted, ds.feature_names, shown=names)
     idx = [ds.feature_names.index(c) for c in wanted]
     return ds.X[:, idx]
 

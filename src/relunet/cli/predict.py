@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from . import CLIError
-from ._common import atomic_write_text, check_output_file, csv_text, predict_raw, read_model
+from ._common import atomic_write_text, check_output_file, csv_text, predict_raw, read_model, require_columns
 
 EXAMPLE = """examples:
   relunet predict runs/houses/model.safetensors --csv new_houses.csv --out predictions.csv
@@ -44,9 +44,7 @@ def run(args: argparse.Namespace) -> int:
     net, block = read_model(args.model)
     names, data = read_csv_rows(args.csv)
     features = block["feature_names"]
-    missing = [c for c in features if c not in names]
-    if missing:
-        raise CLIError(f"{args.csv} lacks the model's input column(s) {', '.join(missing)} (it has: {', '.join(names)})")
+    require_columns(args.csv, features, names)
     ds = load_csv(args.csv, columns=features)
     pred = predict_raw(net, block, ds.X)
     target = block.get("target_name") or "y"
