@@ -88,7 +88,11 @@ class ReLU(Activation):
         self.step_at_zero = _check_step_at_zero(step_at_zero)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        return np.maximum(z, _zero(z), out=out)
+        try:
+            zero = _ZEROS[z.dtype]
+        except (KeyError, AttributeError):
+            zero = _zero(z)
+        return np.maximum(z, zero, out=out)
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         step = (z > 0).astype(z.dtype)
@@ -105,10 +109,14 @@ class ReLU(Activation):
             out = np.empty_like(dC_dr)
         elif out is dC_dr or out.base is dC_dr or dC_dr.base is out or (out.base is not None and out.base is dC_dr.base):
             return np.multiply(dC_dr, self.derivative(z), out=out)  # out may share dC_dr's memory
+        try:
+            zero = _ZEROS[z.dtype]
+        except KeyError:
+            zero = _zero(z)
         if self.step_at_zero == 1.0:
-            np.greater_equal(z, _zero(z), out=out)  # Step(0) = 1
+            np.greater_equal(z, zero, out=out)  # Step(0) = 1
         elif self.step_at_zero == 0.0:
-            np.greater(z, _zero(z), out=out)  # Step(0) = 0
+            np.greater(z, zero, out=out)  # Step(0) = 0
         else:
             np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
             out += 1
@@ -243,7 +251,7 @@ class Softmax(Activation):
         return np.multiply(r, dC_dr - inner, out=out)
 
 
-_ZEROS: dict[Any, Any] = {}
+_ZEROS: dict[Any, Any] = {}  # dtype → 0 of that dtype (see _zero)
 
 
 def _zero(z: Any) -> Any:
