@@ -195,6 +195,9 @@ def relative(a: float, b: float) -> float:
 
 
 # ============================================================================ W1, W2: training steps
+DIAG = "relunet forward/backward + SGD.step, no fit (diagnostic)"
+
+
 def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with_peak=False):
     """relunet (rn.fit, rn.SGD) and torch (nn.Sequential, optim.SGD): ``steps_per_call`` steps per
     timed call, on the same batches in the same order. For relunet that is one ``rn.fit`` call of
@@ -243,6 +246,18 @@ def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with
 
     r_call, t_call, losses = make()
     impls = {"relunet": r_call, "torch": t_call}
+
+    # diagnostic, not judged: the same steps through the public forward/backward and SGD.step,
+    # without fit's per-step bookkeeping (loss, inf/NaN checks, the copy kept to undo an update)
+    d_net, d_opt, bufs = net.copy(), rn.SGD(lr=lr), {}
+
+    def core_call():
+        for i in range(0, X.shape[0], n):
+            bufs["t"] = d_net.forward(X[i : i + n], trace=bufs.get("t"))
+            bufs["g"] = d_net.backward(bufs["t"], Y[i : i + n], grads=bufs.get("g"))
+            d_opt.step(d_net.parameters(), bufs["g"].parameters())
+
+    impls[DIAG] = core_call
     if with_peak:  # numpy's float32 2048³ product, timed in the same rounds as the steps
         A = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
         C = np.empty_like(A)
@@ -256,6 +271,7 @@ def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with
         "impls": {k: summary(v, steps_per_call) for k, v in times.items()},
         "peak_in_same_rounds": None if peak is None else {**summary(peak), "gflops_at_median": 2 * 2048**3 / np.median(peak) / 1e9},
         "ratio": float(np.median(times["relunet"]) / np.median(times["torch"])),
+        "ratio_diagnostic_no_fit": float(np.median(times[DIAG]) / np.median(times["torch"])),
         "check_before": check,
         "check_after": {"steps": total_steps, "loss": after, "rel_diff": relative(*after.values()),
                         "passed": relative(*after.values()) <= 10 * rtol},
@@ -643,6 +659,8 @@ def markdown(res: dict) -> str:
                 ratio = f"{w[ratio_key]:.3f} (vs {ref})"
                 t = TARGETS[target_key]
                 target = f"{t[0]} {t[1]} {t[2]}: **{verdict(w[ratio_key], t[1], t[2])}**"
+            if impl == DIAG:
+                ratio = f"{w['ratio_diagnostic_no_fit']:.3f} (vs {ref})"
             lines.append(f"| {label if i == 0 else ''} | {impl} | {ms(s['median'])} | {ms(s['min'])} | {ms(s['max'])} | {ratio} | {target} |")
 
     rows("W1", "W1 wide, f32, per step", "ratio", "torch", "W1")
