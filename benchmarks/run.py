@@ -307,6 +307,31 @@ def matmul_peak(repeats):
     return out
 
 
+def w1_products(repeats):
+    """The three products of a W1 hidden layer (256 × 1024 × 1024, float32) through numpy (what
+    relunet calls) and through PyTorch's kernels, timed the same way: the matrix-product speed each
+    library brings to W1, before any framework code."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    r, dz = (rng.standard_normal((256, 1024)).astype(np.float32) for _ in range(2))
+    W = rng.standard_normal((1024, 1024)).astype(np.float32)
+    out, dW = np.empty((256, 1024), np.float32), np.empty((1024, 1024), np.float32)
+    rt, dzt = torch.from_numpy(r), torch.from_numpy(dz)
+    Wt = torch.from_numpy(np.ascontiguousarray(W.T))  # nn.Linear's (out, in) layout
+    impls = {
+        "numpy z = r @ W": lambda: np.dot(r, W, out=out),
+        "torch z = F.linear(x, W)": lambda: torch.nn.functional.linear(rt, Wt),
+        "numpy dW = r.T @ dz": lambda: np.dot(r.T, dz, out=dW),
+        "torch dW = dz.T @ x": lambda: torch.mm(dzt.T, rt),
+        "numpy dr = dz @ W.T": lambda: np.dot(dz, W.T, out=out),
+        "torch dx = dz @ W": lambda: torch.mm(dzt, Wt),
+    }
+    times = interleaved({k: (lambda f=f: [f() for _ in range(5)]) for k, f in impls.items()}, repeats, 1)
+    flops = 2 * 256 * 1024 * 1024
+    return {k: {**summary(v, 5), "gflops_at_median": flops * 5 / np.median(v) / 1e9} for k, v in times.items()}
+
+
 # ============================================================================ W3: scikit-learn scale
 def sklearn_scale(repeats, warmup):
     import torch
@@ -692,6 +717,11 @@ def markdown(res: dict) -> str:
             f"**{verdict(w1['fraction_of_numpy_f32_peak'], '>=', 0.75)}**).",
             "",
         ]
+    if "products" in res:
+        lines += ["| one W1 hidden-layer product (256×1024×1024 f32) | median | GFLOP/s |", "|---|---|---|"]
+        for k, v in res["products"].items():
+            lines.append(f"| {k} | {ms(v['median'])} | {v['gflops_at_median']:.0f} |")
+        lines.append("")
     if "memory" in res:
         m = res["memory"]
         lines += [
@@ -730,8 +760,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(HERE / "results"), help="folder for benchmark.json and benchmark.md")
     p.add_argument("--repeats", type=int, default=9, help="timed rounds per workload (≥ 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    p.add_argument("--only", default="W1,W2,W3,W4,peak,memory,subnormals",
-                   help="comma-separated subset of W1,W2,W3,W4,peak,memory,subnormals")
+    p.add_argument("--only", default="W1,W2,W3,W4,peak,products,memory,subnormals",
+                   help="comma-separated subset of W1,W2,W3,W4,peak,products,memory,subnormals")
     p.add_argument("--memory-probe", choices=["relunet", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
@@ -762,6 +792,9 @@ def main(argv=None) -> int:
         w["fraction_of_numpy_f32_peak"] = w["gflops_at_median"]["relunet"] / w["peak_in_same_rounds"]["gflops_at_median"]
         res["workloads"]["W1"] = w
         log(f"W1: ratio {w['ratio']:.3f}, {w['fraction_of_numpy_f32_peak']:.0%} of peak")
+    if "products" in only:
+        res["products"] = w1_products(args.repeats)
+        log("products done")
     if "W2" in only:
         net = alive_deep_net([32] + [32] * 1000 + [1], np.float32)
         w = training_steps("W2", net, 64, steps_per_call=30, lr=1e-3, repeats=args.repeats, warmup=args.warmup, rtol=1e-4)
