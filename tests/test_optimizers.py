@@ -370,3 +370,41 @@ def test_flat_update_of_a_packed_network_equals_the_per_array_update(make):
     for name in flat_opt.state_names:
         for a, b in zip(flat_opt.state[name], loose_opt.state[name]):
             np.testing.assert_allclose(a, b, rtol=0 if flat_opt.clip_norm is None else 1e-13, atol=1e-16)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: rn.SGD(lr=0.3),
+        lambda: rn.SGD(lr=0.3, l2=0.5),
+        lambda: rn.SGD(lr=0.3, momentum=0.9),
+        lambda: rn.SGD(lr=0.3, momentum=0.9, nesterov=True, l2=0.1),
+        lambda: rn.Adam(lr=0.3),
+        lambda: rn.Adam(lr=0.3, beta1=0.5, beta2=0.9),
+        lambda: rn.AdamW(lr=0.3, weight_decay=0.5),
+    ],
+)
+def test_max_update_bounds_every_step(make):
+    # fit skips its safety copy of θ when ‖θ‖ + max_update is far from overflow: the bound must
+    # hold for every step, with gradients of wildly varying size.
+    rng = np.random.default_rng(0)
+    opt = make()
+    W, b = rng.standard_normal((5, 4)), rng.standard_normal(4)
+    for t in range(40):
+        scale = 10.0 ** rng.integers(-6, 6)
+        gW, gb = rng.standard_normal((5, 4)) * scale, rng.standard_normal(4) * scale
+        g_norm = math.sqrt(np.sum(gW**2) + np.sum(gb**2))
+        theta_norm = math.sqrt(np.sum(W**2) + np.sum(b**2))
+        bound = opt.max_update(g_norm, theta_norm)
+        before = np.concatenate([W.ravel(), b])
+        opt.step([W, b], [gW, gb])
+        step = np.abs(np.concatenate([W.ravel(), b]) - before).max()
+        assert step <= bound * (1 + 1e-12), (t, step, bound)
+
+
+def test_max_update_is_unknown_after_a_step_it_was_not_asked_for():
+    opt = rn.SGD(lr=0.1, momentum=0.9)
+    W, g = np.ones((2, 2)), np.ones((2, 2))
+    opt.step([W], [g])  # no max_update before it: max |v| is no longer known
+    assert math.isinf(opt.max_update(1.0, 1.0))
+    assert math.isinf(rn.Adam(beta1=0.99, beta2=0.9).max_update(1.0, 1.0))  # β1² ≥ β2: no bound

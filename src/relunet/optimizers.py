@@ -396,6 +396,12 @@ class Optimizer:
     def _begin_step(self, params: Sequence[np.ndarray]) -> None:
         """Per-step work before the rule: scalars shared by all arrays, AdamW's decay."""
 
+    def max_update(self, g_norm: float, theta_norm: float) -> float:
+        """An upper bound on max_i |Δθ_i| of the next step, from ‖g‖ and ‖θ‖ (Euclidean norms over
+        all parameters), or inf when none is known. ``fit`` keeps a copy of θ to undo an update
+        only when ‖θ‖ + this bound comes near the float range."""
+        return math.inf
+
     def _update(self, theta: np.ndarray, g: np.ndarray, tmp: np.ndarray, *state: np.ndarray) -> None:
         raise NotImplementedError
 
@@ -542,6 +548,25 @@ class SGD(Optimizer):
             raise ValueError("nesterov=True needs momentum > 0 (got momentum=0)")
         self.nesterov = bool(nesterov)
         self.state_names = ("v",) if self.momentum > 0 else ()
+        self._v_max = 0.0  # a bound on max |v|; inf when unknown
+        self._v_max_next = math.inf
+
+    def max_update(self, g_norm, theta_norm):
+        # |g_i + λ W_i| ≤ ‖g‖ + λ‖θ‖ (clipping only shrinks g); |v_i| ≤ μ max|v| + that
+        g = g_norm + self.l2 * theta_norm
+        if self.momentum == 0:
+            return self.lr * g
+        v = self.momentum * self._v_max + g
+        self._v_max_next = v  # holds only if the next step is the one this bound was asked for
+        return self.lr * (g + self.momentum * v if self.nesterov else v)
+
+    def _begin_step(self, params):
+        self._v_max, self._v_max_next = self._v_max_next, math.inf
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        v = (self.state or {}).get("v", [])
+        self._v_max = max((float(np.abs(a).max()) for a in v if a.size), default=0.0)
 
     def _update(self, theta, g, tmp, *state):
         eta, mu = self.lr, self.momentum
@@ -592,6 +617,15 @@ class Adam(Optimizer):
         self.beta2 = _unit_interval("beta2", beta2)
         self.eps = _positive("eps", eps)
 
+    def max_update(self, g_norm, theta_norm):
+        # With β1² < β2, |m_t| ≤ (1 − β1) Σ_j β1^j |g_{t−j}| and (1 − β2) β2^j g_{t−j}² ≤ v_t give
+        # |m̂/√v̂| ≤ (1 − β1)/√(1 − β2) / (1 − β1/√β2) · √(1 − β2^t)/(1 − β1^t), whatever g is.
+        b1, b2, t = self.beta1, self.beta2, self.t + 1
+        if b1 * b1 >= b2:
+            return math.inf
+        ratio = (1 - b1) / math.sqrt(1 - b2) / (1 - b1 / math.sqrt(b2)) * math.sqrt(1 - b2**t) / (1 - b1**t)
+        return self.lr * ratio
+
     def _begin_step(self, params):
         t = self.t
         self._step_size = self.lr / (1.0 - self.beta1**t)  # η / (1 − β1^t)
@@ -640,6 +674,9 @@ class AdamW(Adam):
         self.weight_decay = _non_negative("weight_decay", weight_decay)
         if self.lr0 * self.weight_decay >= 1:  # W ← (1 − η λ) W would zero or flip the weights
             raise ValueError(f"lr * weight_decay must be < 1 (got {lr!r} * {weight_decay!r} = {self.lr0 * self.weight_decay:g})")
+
+    def max_update(self, g_norm, theta_norm):
+        return super().max_update(g_norm, theta_norm) + self.lr * self.weight_decay * theta_norm
 
     def _begin_step(self, params):
         super()._begin_step(params)

@@ -284,19 +284,19 @@ def _validation_split(net, X, Y, w, validation_data, validation_fraction, seed):
 
 
 # ---------------------------------------------------------------------------- divergence
-def _finite_sum_of_squares(a: np.ndarray) -> bool:
-    """Whether Σ a² is finite: one BLAS dot (multithreaded, twice as fast as a sum), inf or NaN
-    as soon as any entry is (a huge finite array can overflow it: callers confirm element-wise)."""
-    flat = a.reshape(-1)
-    return math.isfinite(float(np.dot(flat, flat)))
-
-
-def _all_finite_fast(arrays: Sequence[np.ndarray]) -> bool:
-    """One reduction per array; a non-finite result is confirmed element-wise."""
+def _sum_of_squares(arrays: Sequence[np.ndarray]) -> float:
+    """Σ a² over all arrays: one BLAS dot each (multithreaded, twice as fast as a sum). It is inf
+    or NaN as soon as any entry is, and a huge finite array can overflow it too, so callers
+    confirm a non-finite result element-wise."""
+    total = 0.0
     for a in arrays:
-        if not _finite_sum_of_squares(a) and not np.isfinite(a).all():
-            return False
-    return True
+        flat = a.reshape(-1)
+        total += float(np.dot(flat, flat))
+    return total
+
+
+def _all_finite(arrays: Sequence[np.ndarray], sum_of_squares: float) -> bool:
+    return math.isfinite(sum_of_squares) or all(bool(np.isfinite(a).all()) for a in arrays)
 
 
 class _GradientBuffers:
@@ -325,10 +325,9 @@ class _GradientBuffers:
         )
         self.params = views
 
-    def all_finite(self, grads: Gradients) -> bool:
-        if grads is self.grads:  # the network wrote into our views
-            return _finite_sum_of_squares(self.flat) or bool(np.isfinite(self.flat).all())
-        return _all_finite_fast(grads.parameters())
+    def arrays(self, grads: Gradients) -> list[np.ndarray]:
+        """The gradient as few arrays as possible (one, when the network wrote into our views)."""
+        return [self.flat] if grads is self.grads else grads.parameters()
 
 
 def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) -> tuple[str, int, str]:
@@ -461,9 +460,12 @@ def fit(
     else:
         Xs, Ys, ws = X, Y, w
     params = net.parameters()
-    # θ before each update, so that an update that makes a parameter non-finite can be undone
     theta = [params_flat] if (params_flat := _flat_span(params)) is not None else params
-    theta_before = [np.empty_like(a) for a in theta]
+    theta2 = _sum_of_squares(theta)  # ‖θ‖², refreshed by the finiteness check after every update
+    # A copy of θ to undo an update that makes a parameter non-finite: taken only before an
+    # update that could overflow, i.e. when ‖θ‖ + the optimizer's bound on |Δθ| nears the range.
+    theta_before: list[np.ndarray] | None = None
+    safe = 0.5 * float(np.finfo(net.dtype).max)
     traces: dict[int, Trace] = {}
     grad_bufs: dict[int, _GradientBuffers] = {}
     val_trace: Trace | None = None
@@ -509,15 +511,24 @@ def fit(
                     buf = grad_bufs[nb] = _GradientBuffers(net, nb)
                 grads = net._backward(trace, Yb, wb, buf.grads)  # (3)-(6)
                 g = buf.params if grads is buf.grads else grads.parameters()
-                if not buf.all_finite(grads):
+                g_arrays = buf.arrays(grads)
+                g2 = _sum_of_squares(g_arrays)
+                if not _all_finite(g_arrays, g2):
                     _diverged(net, trace, grads, loss, epoch, batch, step, history)
-                for keep, a in zip(theta_before, theta):
-                    np.copyto(keep, a)
+                theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
+                g_norm = math.sqrt(g2) if math.isfinite(g2) else math.inf
+                undo = not theta_norm + optimizer.max_update(g_norm, theta_norm) < safe
+                if undo:
+                    theta_before = theta_before or [np.empty_like(a) for a in theta]
+                    for keep, a in zip(theta_before, theta):
+                        np.copyto(keep, a)
                 optimizer.step(params, g)
-                if not _all_finite_fast(theta):
+                theta2 = _sum_of_squares(theta)
+                if not _all_finite(theta, theta2):
                     layer, quantity = _first_non_finite_parameter(net)
-                    for a, keep in zip(theta, theta_before):
-                        np.copyto(a, keep)
+                    if undo:
+                        for a, keep in zip(theta, theta_before):
+                            np.copyto(a, keep)
                     err = DivergenceError(epoch, batch, step + 1, "update", layer, quantity)
                     err.history = history
                     raise err
