@@ -324,3 +324,21 @@ def test_split_runs_equal_one_run_in_any_architecture_dtype_and_batch_size(hidde
     assert all(p.dtype == dtype for p in one.parameters())
     assert h.steps == 3 * math.ceil(n / min(batch_size, n))
 
+
+
+def test_shared_error_buffers_train_exactly_like_per_layer_buffers():
+    # Without per-step callbacks fit lets alternate layers share their dC_dz / dC_dr buffers;
+    # a per-step callback gets every layer's own. Both must give the same parameters, bit for bit.
+    rng = np.random.default_rng(3)
+    X, Y = rng.standard_normal((50, 6)), rng.standard_normal((50, 2))
+    nets = [rn.Network([6, 8, 8, 5, 8, 2], activation=a, seed=1) for a in ("relu", "relu")]
+    rn.fit(nets[0], X, Y, optimizer=rn.SGD(lr=0.05, momentum=0.9), epochs=3, batch_size=8, seed=0)
+
+    class Watch(rn.Callback):
+        def on_step(self, info):
+            return False
+
+    rn.fit(nets[1], X, Y, optimizer=rn.SGD(lr=0.05, momentum=0.9), epochs=3, batch_size=8, seed=0,
+           callbacks=[Watch()])
+    for a, b in zip(nets[0].parameters(), nets[1].parameters()):
+        np.testing.assert_array_equal(a, b)

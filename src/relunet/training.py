@@ -303,7 +303,7 @@ class _GradientBuffers:
     """Gradients whose dC_dW[k], dC_db[k] are views into one flat array, so that checking every
     parameter gradient for inf/NaN is a single reduction per step."""
 
-    def __init__(self, net: Network, n: int) -> None:
+    def __init__(self, net: Network, n: int, lean: bool = False) -> None:
         dt = net.dtype
         shapes = [p.shape for p in net.parameters()]
         self.flat = np.empty(sum(math.prod(s) for s in shapes), dt)
@@ -317,12 +317,21 @@ class _GradientBuffers:
         for b in net.b:
             dC_dW.append(next(it))
             dC_db.append(None if b is None else next(it))
-        self.grads = Gradients(
-            dC_dW=dC_dW,
-            dC_db=dC_db,
-            dC_dz=[None] + [np.empty((n, m), dt) for m in net.sizes[1:]],
-            dC_dr=[None] + [np.empty((n, m), dt) for m in net.sizes[1:]],
-        )
+        if lean:
+            # Backprop needs only dC_dz[k+1] while it forms dC_dr[k] and dC_dz[k]: per width, two
+            # dC_dz buffers used by alternate layers and one dC_dr scratch serve every layer.
+            dz_pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+            dr_scratch: dict[int, np.ndarray] = {}
+            dC_dz: list[np.ndarray | None] = [None]
+            dC_dr: list[np.ndarray | None] = [None]
+            for k, m in enumerate(net.sizes[1:], start=1):
+                pair = dz_pairs.setdefault(m, (np.empty((n, m), dt), np.empty((n, m), dt)))
+                dC_dz.append(pair[k % 2])
+                dC_dr.append(dr_scratch.setdefault(m, np.empty((n, m), dt)))
+        else:
+            dC_dz = [None] + [np.empty((n, m), dt) for m in net.sizes[1:]]
+            dC_dr = [None] + [np.empty((n, m), dt) for m in net.sizes[1:]]
+        self.grads = Gradients(dC_dW=dC_dW, dC_db=dC_db, dC_dz=dC_dz, dC_dr=dC_dr)
         self.params = views
 
     def arrays(self, grads: Gradients) -> list[np.ndarray]:
@@ -508,13 +517,15 @@ def fit(
                     _diverged(net, trace, None, loss, epoch, batch, step, history)
                 buf = grad_bufs.get(nb)
                 if buf is None:
-                    buf = grad_bufs[nb] = _GradientBuffers(net, nb)
+                    # without per-step callbacks nobody reads the per-layer errors after the step
+                    buf = grad_bufs[nb] = _GradientBuffers(net, nb, lean=not step_hooks)
                 grads = net._backward(trace, Yb, wb, buf.grads)  # (3)-(6)
                 g = buf.params if grads is buf.grads else grads.parameters()
                 g_arrays = buf.arrays(grads)
                 g2 = _sum_of_squares(g_arrays)
                 if not _all_finite(g_arrays, g2):
-                    _diverged(net, trace, grads, loss, epoch, batch, step, history)
+                    full = net._backward(trace, Yb, wb)  # every layer's dC_dz kept, to find the first
+                    _diverged(net, trace, full, loss, epoch, batch, step, history)
                 theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
                 g_norm = math.sqrt(g2) if math.isfinite(g2) else math.inf
                 undo = not theta_norm + optimizer.max_update(g_norm, theta_norm) < safe
