@@ -327,7 +327,7 @@ def test_split_runs_equal_one_run_in_any_architecture_dtype_and_batch_size(hidde
 
 
 def test_shared_error_buffers_train_exactly_like_per_layer_buffers():
-    # Without per-step callbacks fit lets alternate layers share their dC_dz / dC_dr buffers;
+    # Without per-step callbacks fit lets layers of one width share their dC_dz / dC_dr buffers;
     # a per-step callback gets every layer's own. Both must give the same parameters, bit for bit.
     rng = np.random.default_rng(3)
     X, Y = rng.standard_normal((50, 6)), rng.standard_normal((50, 2))

@@ -318,16 +318,15 @@ class _GradientBuffers:
             dC_dW.append(next(it))
             dC_db.append(None if b is None else next(it))
         if lean:
-            # Backprop needs only dC_dz[k+1] while it forms dC_dr[k] and dC_dz[k]: per width, two
-            # dC_dz buffers used by alternate layers and one dC_dr scratch serve every layer.
-            dz_pairs: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-            dr_scratch: dict[int, np.ndarray] = {}
+            # Backprop reads dC_dz[k+1] only to form dC_dW[k] and dC_dr[k], before it writes
+            # dC_dz[k]: one dC_dz and one dC_dr buffer per width serve every layer.
+            dz_by_width: dict[int, np.ndarray] = {}
+            dr_by_width: dict[int, np.ndarray] = {}
             dC_dz: list[np.ndarray | None] = [None]
             dC_dr: list[np.ndarray | None] = [None]
-            for k, m in enumerate(net.sizes[1:], start=1):
-                pair = dz_pairs.setdefault(m, (np.empty((n, m), dt), np.empty((n, m), dt)))
-                dC_dz.append(pair[k % 2])
-                dC_dr.append(dr_scratch.setdefault(m, np.empty((n, m), dt)))
+            for m in net.sizes[1:]:
+                dC_dz.append(dz_by_width.setdefault(m, np.empty((n, m), dt)))
+                dC_dr.append(dr_by_width.setdefault(m, np.empty((n, m), dt)))
         else:
             dC_dz = [None] + [np.empty((n, m), dt) for m in net.sizes[1:]]
             dC_dr = [None] + [np.empty((n, m), dt) for m in net.sizes[1:]]
