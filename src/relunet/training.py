@@ -300,42 +300,26 @@ def _all_finite(arrays: Sequence[np.ndarray], sum_of_squares: float) -> bool:
 
 
 class _GradientBuffers:
-    """Gradients whose dC_dW[k], dC_db[k] are views into one flat array, so that checking every
-    parameter gradient for inf/NaN is a single reduction per step."""
+    """The network's own gradient buffers (dC_dW[k], dC_db[k] views of one flat array, so that
+    checking every parameter gradient for inf/NaN is one reduction per step), reused every step."""
 
     def __init__(self, net: Network, n: int, lean: bool = False) -> None:
-        dt = net.dtype
-        shapes = [p.shape for p in net.parameters()]
-        self.flat = np.empty(sum(math.prod(s) for s in shapes), dt)
-        views, offset = [], 0
-        for shape in shapes:
-            size = math.prod(shape)
-            views.append(self.flat[offset : offset + size].reshape(shape))
-            offset += size
-        it = iter(views)
-        dC_dW, dC_db = [], []
-        for b in net.b:
-            dC_dW.append(next(it))
-            dC_db.append(None if b is None else next(it))
+        self.grads = net._gradient_buffers(n, None, input_gradient=False)
+        self.params = self.grads.parameters()
+        self.flat = _flat_span(self.params)
         if lean:
             # Backprop reads dC_dz[k+1] only to form dC_dW[k] and dC_dr[k], before it writes
             # dC_dz[k]: one dC_dz and one dC_dr buffer per width serve every layer.
-            dz_by_width: dict[int, np.ndarray] = {}
-            dr_by_width: dict[int, np.ndarray] = {}
-            dC_dz: list[np.ndarray | None] = [None]
-            dC_dr: list[np.ndarray | None] = [None]
-            for m in net.sizes[1:]:
-                dC_dz.append(dz_by_width.setdefault(m, np.empty((n, m), dt)))
-                dC_dr.append(dr_by_width.setdefault(m, np.empty((n, m), dt)))
-        else:
-            dC_dz = [None] + [np.empty((n, m), dt) for m in net.sizes[1:]]
-            dC_dr = [None] + [np.empty((n, m), dt) for m in net.sizes[1:]]
-        self.grads = Gradients(dC_dW=dC_dW, dC_db=dC_db, dC_dz=dC_dz, dC_dr=dC_dr)
-        self.params = views
+            dz = {m: np.empty((n, m), net.dtype) for m in set(net.sizes[1:])}
+            dr = {m: np.empty((n, m), net.dtype) for m in set(net.sizes[1:])}
+            self.grads.dC_dz = [None] + [dz[m] for m in net.sizes[1:]]
+            self.grads.dC_dr = [None] + [dr[m] for m in net.sizes[1:]]
 
     def arrays(self, grads: Gradients) -> list[np.ndarray]:
         """The gradient as few arrays as possible (one, when the network wrote into our views)."""
-        return [self.flat] if grads is self.grads else grads.parameters()
+        if grads is self.grads and self.flat is not None:
+            return [self.flat]
+        return grads.parameters()
 
 
 def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) -> tuple[str, int, str]:
