@@ -453,7 +453,8 @@ def fit(
         Xs, Ys, ws = X, Y, w
     params = net.parameters()
     theta = [params_flat] if (params_flat := _flat_span(params)) is not None else params
-    theta2 = _sum_of_squares(theta)  # ‖θ‖², refreshed by the finiteness check after every update
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite θ may overflow Σ θ²
+        theta2 = _sum_of_squares(theta)  # ‖θ‖², refreshed by the finiteness check after every update
     # A copy of θ to undo an update that makes a parameter non-finite: taken only before an
     # update that could overflow, i.e. when ‖θ‖ + the optimizer's bound on |Δθ| nears the range.
     theta_before: list[np.ndarray] | None = None
