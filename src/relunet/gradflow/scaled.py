@@ -101,12 +101,6 @@ def _log_mean_squares(SS: np.ndarray, E: np.ndarray, counts: np.ndarray) -> np.n
     return _row_logsumexp(np.log(SS) + (2.0 * LN2) * E) - np.log(counts)
 
 
-def _weights(e: np.ndarray, dtype) -> tuple[np.ndarray, int]:
-    """(2^{e − M}, M) with M = max e: row weights in (0, 1] for a sum of differently scaled rows."""
-    M = int(e.max()) if e.size else 0
-    return np.ldexp(np.ones(e.shape[0], dtype), e - M), M
-
-
 @dataclass
 class ScaledTrace:
     """A forward pass with per-row scales: z[k] = 2^{e[k]} * z_hat[k] and r[k] = 2^{e[k]} * r_hat[k]
