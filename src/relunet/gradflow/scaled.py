@@ -89,16 +89,18 @@ def _renormalise(A: np.ndarray, acc: np.ndarray, bounds: tuple[float, float]) ->
     return np.where(mant == 0, DEAD, acc + e), mant
 
 
-def _row_logsumexp(T: np.ndarray) -> np.ndarray:
-    """ln Σ_i exp(T[k, i]) along axis 1, with −inf entries (and all −inf rows) handled."""
-    M = np.max(T, axis=1, keepdims=True)
-    M = np.where(np.isfinite(M), M, 0.0)
-    return M[:, 0] + np.log(np.sum(np.exp(T - M), axis=1))
+def _lse(x: np.ndarray, axis: int = 0) -> np.ndarray:
+    """ln Σ exp(x) along ``axis``, with −inf entries (and all −inf slices) handled."""
+    x = np.asarray(x, np.float64)
+    m = np.max(x, axis=axis, keepdims=True)
+    m = np.where(np.isfinite(m), m, 0.0)
+    with np.errstate(divide="ignore", under="ignore"):
+        return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
 
 
 def _log_mean_squares(SS: np.ndarray, E: np.ndarray, counts: np.ndarray) -> np.ndarray:
     """Per layer: ln mean (2^{E} Â)² from the row sums of squares SS[k, i] = Σ_j Â_kij²."""
-    return _row_logsumexp(np.log(SS) + (2.0 * LN2) * E) - np.log(counts)
+    return _lse(np.log(SS) + (2.0 * LN2) * E, axis=1) - np.log(counts)
 
 
 @dataclass

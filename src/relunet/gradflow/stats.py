@@ -27,6 +27,7 @@ from .scaled import (
     ScaledGradients,
     ScaledTrace,
     _limits_of,
+    _lse,
     _reference,
     _scaled_backward,
     plain_limits,
@@ -371,14 +372,6 @@ class Aggregate:
     def sem(self) -> float:
         """The standard error of the headline value."""
         return float(getattr(self, "sem_" + self.headline.replace("mean_log_ratio", "log_ratio")))
-
-
-def _lse(x: np.ndarray, axis: int = 0) -> np.ndarray:
-    x = np.asarray(x, np.float64)
-    m = np.max(x, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore", under="ignore"):
-        return np.squeeze(m, axis=axis) + np.log(np.sum(np.exp(x - m), axis=axis))
 
 
 def _ratio_of_means(l1: np.ndarray, lL: np.ndarray) -> float:

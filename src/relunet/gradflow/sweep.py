@@ -35,6 +35,7 @@ from .._validation import check_real
 from ..activations import get_activation
 from ..initializers import Initializer, Normal, Orthogonal, get_initializer
 from ..network import Network
+from .scaled import _lse
 from .stats import LayerStats, aggregate, measure
 from .theory import dead_probability, mean_field, relu_finite_width
 
@@ -320,12 +321,7 @@ def _sem(x: Any) -> float:
 
 def _lse_mean(logs: np.ndarray, axis: int = 0) -> np.ndarray:
     """ln mean exp(logs) along ``axis`` (−inf entries allowed)."""
-    logs = np.asarray(logs, np.float64)
-    m = np.max(logs, axis=axis, keepdims=True)
-    m = np.where(np.isfinite(m), m, 0.0)
-    with np.errstate(divide="ignore", under="ignore", invalid="ignore"):
-        out = np.log(np.mean(np.exp(logs - m), axis=axis)) + np.squeeze(m, axis=axis)
-    return out
+    return _lse(logs, axis) - np.log(np.shape(logs)[axis])
 
 
 def _factor_bound(activation: str, sigma_w2: float) -> float:
@@ -435,8 +431,7 @@ def summarize(config: Config, tasks: list[TaskResult], index: int = 0) -> Config
             row[f"{dt}_{what}_nets"] = hits if dt in stats[0].limits else float("nan")
     row["seconds"] = float(sum(t.seconds for t in tasks))
 
-    logG = np.stack([s.log_G for s in stats])
-    log_mean_G = agg.log_mean_G if agg.log_mean_G is not None else _lse_mean(logG)
+    log_mean_G = agg.log_mean_G  # aggregate of LayerStats: the per-layer fields are set
     if mf is not None:
         predicted_log_G = log_mean_G[-1] + mf.log_G_rel
         with np.errstate(divide="ignore"):
@@ -447,8 +442,8 @@ def summarize(config: Config, tasks: list[TaskResult], index: int = 0) -> Config
     with np.errstate(invalid="ignore"):
         layers = {
             "layer": np.arange(1, D + 1),
-            "mean_log_G": agg.mean_log_G if agg.mean_log_G is not None else np.full(D, np.nan),
-            "sem_log_G": agg.sem_log_G if agg.sem_log_G is not None else np.full(D, np.nan),
+            "mean_log_G": agg.mean_log_G,
+            "sem_log_G": agg.sem_log_G,
             "log_mean_G": log_mean_G,
             "predicted_log_G": predicted_log_G,
             "log_q": _lse_mean(np.stack([s.log_q for s in stats])),
