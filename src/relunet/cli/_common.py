@@ -26,54 +26,28 @@ EXTRA_VERSION = 1
 
 
 # ---------------------------------------------------------------------------- arguments
-def positive_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive int (got {text!r})") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive int (got {text!r})")
-    return v
+def _number_type(cast, ok, rule: str, bad_rule: str | None = None):
+    """An argparse type: ``cast(text)``, refused unless ``ok(value)``. The error says "expected
+    ``rule``" for text that is not a number and "expected ``bad_rule``" (default ``rule``) for a
+    number out of range."""
+
+    def parse(text: str):
+        try:
+            v = cast(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {rule} (got {text!r})") from None
+        if not ok(v):
+            raise argparse.ArgumentTypeError(f"expected {bad_rule or rule} (got {text!r})")
+        return v
+
+    return parse
 
 
-def non_negative_int(text: str) -> int:
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0 (got {text!r})") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an int >= 0 (got {text!r})")
-    return v
-
-
-def positive_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number > 0 (got {text!r})") from None
-    if not (math.isfinite(v) and v > 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number > 0 (got {text!r})")
-    return v
-
-
-def non_negative_float(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0 (got {text!r})") from None
-    if not (math.isfinite(v) and v >= 0):
-        raise argparse.ArgumentTypeError(f"expected a finite number >= 0 (got {text!r})")
-    return v
-
-
-def fraction(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) (got {text!r})") from None
-    if not 0 < v < 1:
-        raise argparse.ArgumentTypeError(f"expected a number in (0, 1) (got {text!r})")
-    return v
+positive_int = _number_type(int, lambda v: v >= 1, "a positive int")
+non_negative_int = _number_type(int, lambda v: v >= 0, "an int >= 0")
+positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a number > 0", "a finite number > 0")
+non_negative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0", "a finite number >= 0")
+fraction = _number_type(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def add_data_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
