@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import inspect
 import os
-import sys
 import time
 
 import numpy as np
@@ -135,23 +134,12 @@ def _optimizer(args):
 
 
 def _recorder_class(args):
-    """The gradient-flow lab's training callback class when it provides one, else None (with a note)."""
+    """The gradient-flow lab's training callback class with --track-gradients, else None."""
     if not args.track_gradients:
         return None
-    import importlib
+    from ..gradflow import GradientFlowRecorder
 
-    from .. import gradflow
-
-    recorder_class = getattr(gradflow, "GradientFlowRecorder", None)
-    if recorder_class is None:
-        try:
-            recorder_class = getattr(importlib.import_module("relunet.gradflow.recorder"), "GradientFlowRecorder", None)
-        except ImportError:
-            recorder_class = None
-    if recorder_class is None:
-        print("relunet train: note: this relunet has no gradient-flow recorder; --track-gradients skipped",
-              file=sys.stderr)
-    return recorder_class
+    return GradientFlowRecorder
 
 
 def split_indices(ds, test_fraction: float, seed: int):
@@ -177,8 +165,6 @@ def run(args: argparse.Namespace) -> int:
     from ..training import ProgressCallback, fit
 
     # ------------------------------------------------------------ check everything first
-    if args.csv is not None and args.task is None:
-        args.task = "regression"
     if args.dataset is not None and args.task is not None:
         raise CLIError("--task applies to --csv only; built-in datasets know their task")
     name = args.dataset or os.path.splitext(os.path.basename(args.csv))[0]
@@ -203,12 +189,12 @@ def run(args: argparse.Namespace) -> int:
     train_idx, test_idx = split_indices(ds, args.test_fraction, args.seed)
     from ..datasets import train_test_split
 
+    if len(train_idx) < 4:
+        raise CLIError(f"{n} rows are too few for a test and a validation split")
     fit_idx, val_idx, _, _ = train_test_split(
         train_idx, ds.y[train_idx], test_fraction=args.val_fraction, seed=args.seed + 1,
         stratify=ds.task == "classification",
-    ) if len(train_idx) >= 4 else (None, None, None, None)
-    if fit_idx is None or len(fit_idx) < 1 or len(val_idx) < 1:
-        raise CLIError(f"{n} rows are too few for a test and a validation split")
+    )
 
     # standardisation from the rows the network is fitted on
     x_mean, x_scale = fit_standardizer(ds.X[fit_idx])
