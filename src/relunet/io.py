@@ -194,8 +194,8 @@ def _sniff(path: str, data: bytes) -> None:
         raise _fail(path, "is an HDF5 file, not a relunet safetensors file")
 
 
-def _read_header(path: str, data: bytes) -> tuple[dict[str, Any], int]:
-    """The safetensors JSON header and the offset where tensor data begins."""
+def _read_header(path: str, data: bytes) -> dict[str, Any]:
+    """The safetensors JSON header, after checking that the file holds every tensor it lists."""
     if len(data) < 8:
         raise _fail(path, f"is {len(data)} bytes long, too short for a safetensors file (truncated?)")
     (n,) = struct.unpack("<Q", data[:8])
@@ -221,7 +221,7 @@ def _read_header(path: str, data: bytes) -> tuple[dict[str, Any], int]:
     available = len(data) - 8 - n
     if end > available:
         raise _fail(path, f"is truncated: its tensors need {end} bytes of data but only {available} are present")
-    return header, 8 + n
+    return header
 
 
 def _require(cond: bool, path: str, why: str) -> None:
@@ -339,7 +339,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     with open(path, "rb") as f:
         data = f.read()
     _sniff(path, data)
-    header, _ = _read_header(path, data)
+    header = _read_header(path, data)
     for name, info in header.items():
         if name != "__metadata__":
             dt = info.get("dtype") if isinstance(info, dict) else None

@@ -53,8 +53,7 @@ def run(args: argparse.Namespace) -> int:
     if args.tolerance <= 0:
         raise ValueError(f"--tolerance must be > 0 (got {args.tolerance})")
     if args.sizes:
-        default_out = "identity"
-        setups = [("network", args.sizes, args.output_activation or default_out)]
+        setups = [("network", args.sizes, args.output_activation or "identity")]
     else:
         setups = [
             ("the single neuron ŷ = ReLU(W x), C = ½(y − ŷ)²", [3, 1], args.output_activation or "relu"),
