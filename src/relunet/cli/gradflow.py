@@ -120,18 +120,17 @@ def run(args: argparse.Namespace) -> int:
     if not args.no_plots:
         from ..gradflow.plots import (
             plot_dead_vs_depth,
+            plot_jacobian_spectra,
             plot_layer_profile,
             plot_log_ratio_vs_depth,
         )
+        from ..gradflow.sweep import jacobian_spectra
         from ..plotting import save_figure
 
         figures["ln(G1/GL) against depth"] = "log_ratio_vs_depth.png"
         save_figure(plot_log_ratio_vs_depth(res), os.path.join(args.out, "log_ratio_vs_depth.png"))
         figures["per-layer ln G"] = "layer_profile.png"
         save_figure(plot_layer_profile(res), os.path.join(args.out, "layer_profile.png"))
-        from ..gradflow.plots import plot_jacobian_spectra
-        from ..gradflow.sweep import jacobian_spectra
-
         spectra = jacobian_spectra(res)
         if spectra:
             figures["Jacobian singular values"] = "jacobian_spectra.png"
