@@ -13,7 +13,7 @@ import pytest
 
 import relunet as rn
 from relunet.network import Gradients, Trace, _stacked_gradients, _stacked_parameters
-from relunet.optimizers import _flat_span as opt_flat_span
+from relunet._flat import flat_span as opt_flat_span
 
 # --------------------------------------------------------------------------- the plain equations
 STEP = {"relu1": 1.0, "relu0": 0.0, "relu05": 0.5}

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._flat import by_layer, views
 from ._validation import check_array, check_dtype, check_sample_weight, check_sizes, check_targets
 from .activations import Activation, Softmax, get_activation
 from .costs import Cost, get_cost, row_weights
@@ -141,20 +142,9 @@ class Network:
         """Move the parameters into one flat array θ in the order of :meth:`parameters` (W[0],
         b[0], W[1], …); W[k] and b[k] become views of θ, values unchanged. An optimizer can then
         update all of them with one operation on θ, and check them with one reduction."""
-        θ = np.empty(sum(p.size for p in self.parameters()), self.dtype)
-        offset = 0
-
-        def move(a: np.ndarray) -> np.ndarray:
-            nonlocal offset
-            view = θ[offset : offset + a.size].reshape(a.shape)
-            view[...] = a
-            offset += a.size
-            return view
-
-        for k, (W, b) in enumerate(zip(self.W, self.b)):
-            self.W[k] = move(W)
-            if b is not None:
-                self.b[k] = move(b)
+        params = self.parameters()
+        θ = np.concatenate([p.reshape(-1) for p in params]).astype(self.dtype, copy=False)
+        self.W, self.b = by_layer(views(θ, params), self.b)
 
     @property
     def L(self) -> int:
@@ -306,16 +296,8 @@ class Network:
         dt = self.dtype
         m = self.sizes
         # dC_dW[k], dC_db[k] laid out like W[k], b[k] (see _pack): views of one flat array
-        flat = np.empty(sum(p.size for p in self.parameters()), dt)
-        views, offset = [], 0
-        for p in self.parameters():
-            views.append(flat[offset : offset + p.size].reshape(p.shape))
-            offset += p.size
-        it = iter(views)
-        dC_dW, dC_db = [], []
-        for b in self.b:
-            dC_dW.append(next(it))
-            dC_db.append(None if b is None else next(it))
+        params = self.parameters()
+        dC_dW, dC_db = by_layer(views(np.empty(sum(p.size for p in params), dt), params), self.b)
         return Gradients(
             dC_dW=dC_dW,
             dC_db=dC_db,

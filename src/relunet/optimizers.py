@@ -45,6 +45,8 @@ from typing import Any
 
 import numpy as np
 
+from ._flat import flat_span, views
+
 from ._validation import construct, lookup
 
 __all__ = [
@@ -297,35 +299,6 @@ def clip_by_global_norm(grads: Sequence[np.ndarray], max_norm: float) -> float:
 _CHUNK = 1 << 16  # elements per piece of a flat update: its scratch stays in the L2 cache
 
 
-def _flat_span(arrays: Sequence[np.ndarray]) -> np.ndarray | None:
-    """The 1-D array whose memory ``arrays`` tile exactly, in order, else None.
-
-    :class:`relunet.Network` packs its parameters this way (and fit its gradients), so an update
-    can run as one operation on the whole θ instead of one per array."""
-    if not arrays:
-        return None
-    base = arrays[0].base
-    if base is None or base.ndim != 1 or not base.flags.c_contiguous:
-        return None
-    address = base.__array_interface__["data"][0]
-    for a in arrays:
-        if a.base is not base or a.dtype != base.dtype or not a.flags.c_contiguous:
-            return None
-        if a.__array_interface__["data"][0] != address:
-            return None
-        address += a.nbytes
-    return base if address == base.__array_interface__["data"][0] + base.nbytes else None
-
-
-def _views(flat: np.ndarray, like: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Views of ``flat`` with the shapes of ``like``, one after the other."""
-    out, offset = [], 0
-    for a in like:
-        out.append(flat[offset : offset + a.size].reshape(a.shape))
-        offset += a.size
-    return out
-
-
 class Optimizer:
     """Base class: counters, schedule, clipping, L2 and the scratch buffers.
 
@@ -409,23 +382,23 @@ class Optimizer:
         """Lay out scratch and state like ``params`` (flat when they tile one array)."""
         if self.state is not None:
             self._check_state(params)
-        flat = _flat_span(params)
+        flat = flat_span(params)
         self._params, self._grads, self._g_flat = list(params), None, None
         self._theta_flat = flat
         if flat is not None:
             self._tmp_flat = np.empty(min(flat.size, _CHUNK), flat.dtype)
             self._tmp = []  # per-array scratch only if needed (see _scratch)
             self._state_flat = [np.zeros_like(flat) for _ in self.state_names]
-            views = {name: _views(f, params) for name, f in zip(self.state_names, self._state_flat)}
+            state = {name: views(f, params) for name, f in zip(self.state_names, self._state_flat)}
         else:
             self._tmp_flat, self._state_flat = None, []
             self._tmp = [np.empty_like(p) for p in params]
-            views = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
+            state = {name: [np.zeros_like(p) for p in params] for name in self.state_names}
         if self.state is not None:  # carry the state over (loaded, or laid out for other arrays)
             for name in self.state_names:
-                for new, old in zip(views[name], self.state[name]):
+                for new, old in zip(state[name], self.state[name]):
                     np.copyto(new, old)
-        self.state = views
+        self.state = state
 
     def _scratch(self) -> list[np.ndarray]:
         """One scratch array per parameter, for the L2 term and array-by-array updates."""
@@ -440,7 +413,7 @@ class Optimizer:
             if g.shape != p.shape:
                 raise ValueError(f"grads[{i}] has shape {g.shape} but params[{i}] has shape {p.shape}")
         self._grads = list(grads)
-        self._g_flat = _flat_span(grads) if self._theta_flat is not None else None
+        self._g_flat = flat_span(grads) if self._theta_flat is not None else None
 
     def _check_state(self, params: Sequence[np.ndarray]) -> None:
         for name in self.state_names:

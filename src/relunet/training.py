@@ -26,7 +26,8 @@ import numpy as np
 
 from ._validation import check_positive_int
 from .network import Gradients, Network, Trace
-from .optimizers import Adam, Optimizer, _flat_span, get_optimizer
+from ._flat import flat_span
+from .optimizers import Adam, Optimizer, get_optimizer
 
 __all__ = [
     "fit",
@@ -306,7 +307,7 @@ class _GradientBuffers:
     def __init__(self, net: Network, n: int, lean: bool = False) -> None:
         self.grads = net._gradient_buffers(n, None, input_gradient=False)
         self.params = self.grads.parameters()
-        self.flat = _flat_span(self.params)
+        self.flat = flat_span(self.params)
         if lean:
             # Backprop reads dC_dz[k+1] only to form dC_dW[k] and dC_dr[k], before it writes
             # dC_dz[k]: one dC_dz and one dC_dr buffer per width serve every layer.
@@ -452,7 +453,7 @@ def fit(
     else:
         Xs, Ys, ws = X, Y, w
     params = net.parameters()
-    theta = [params_flat] if (params_flat := _flat_span(params)) is not None else params
+    theta = [params_flat] if (params_flat := flat_span(params)) is not None else params
     with np.errstate(over="ignore", invalid="ignore"):  # huge finite θ may overflow Σ θ²
         theta2 = _sum_of_squares(theta)  # ‖θ‖², refreshed by the finiteness check after every update
     # A copy of θ to undo an update that makes a parameter non-finite: taken only before an
