@@ -21,13 +21,13 @@ import json
 import math
 import os
 import struct
-import tempfile
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import safetensors.numpy
 
+from ._files import atomic_write
 from .activations import ACTIVATIONS, get_activation
 from .costs import COSTS, get_cost
 from .initializers import INITIALIZERS, get_initializer
@@ -135,37 +135,7 @@ def save(net: Network, path: str | os.PathLike, optimizer: Optimizer | None = No
         "extra": extra,
     }
     data = safetensors.numpy.save(tensors, metadata={_META_KEY: _json(meta, "the model metadata (extra included)")})
-    _atomic_write(path, data)
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    """Write to a temporary file beside ``path``, fsync it, then os.replace it onto ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        mode = os.stat(path).st_mode & 0o777 if os.path.exists(path) else 0o644
-        os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    try:  # make the rename itself durable (POSIX); not possible everywhere
-        dir_fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dir_fd)
-    except OSError:
-        pass
-    finally:
-        os.close(dir_fd)
+    atomic_write(path, data)
 
 
 # ---------------------------------------------------------------------------- load

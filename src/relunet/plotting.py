@@ -7,8 +7,8 @@ inside the functions, so ``import relunet`` never loads it.
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from collections.abc import Sequence
 from typing import Any
 
@@ -124,19 +124,11 @@ def plot_predictions(
 def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> str:
     """Write ``fig`` to ``path`` (format from the extension) through a temporary file in the same
     folder, renamed into place only once complete; returns the path."""
+    from ._files import atomic_write
+
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
     ext = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix="." + ext, dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fig.savefig(fh, format=ext, dpi=dpi)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(tmp, 0o666 & ~mask)  # the mode a plain open() would give
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    buf = io.BytesIO()
+    fig.savefig(buf, format=ext, dpi=dpi)
+    atomic_write(path, buf.getvalue())
     return path

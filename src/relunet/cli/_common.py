@@ -12,7 +12,6 @@ import json
 import math
 import os
 import sys
-import tempfile
 import time
 from typing import Any
 
@@ -266,26 +265,11 @@ def check_output_file(path: str) -> str:
     return path
 
 
-def default_mode() -> int:
-    """0o666 less the umask: the mode open() would give a new file."""
-    mask = os.umask(0)
-    os.umask(mask)
-    return 0o666 & ~mask
-
-
 def atomic_write_text(path: str, text: str) -> None:
-    """Write through a temporary file in the same folder, renamed onto ``path`` when complete."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, default_mode())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """UTF-8 ``text`` written atomically (see relunet._files.atomic_write)."""
+    from .._files import atomic_write
+
+    atomic_write(path, text.encode("utf-8"))
 
 
 def csv_text(header: list[str], rows: list[list[Any]]) -> str:

@@ -59,11 +59,10 @@ def _save(fig: Any, out: str, name: str, files: dict[str, str]) -> str:
 
 
 def _write_report(out: str, text: str, files: dict[str, str]) -> None:
+    from .._files import atomic_write
+
     path = os.path.join(out, "report.md")
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    atomic_write(path, text.encode("utf-8"))
     files["report.md"] = path
 
 

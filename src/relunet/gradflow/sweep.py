@@ -528,16 +528,18 @@ def _cell(v: Any) -> str:
 
 def write_csv(path: str, columns: Sequence[str], rows: Iterable[dict[str, Any]]) -> None:
     """Write ``rows`` (dicts) with ``columns`` in order; NaN and None become empty cells. The file
-    is written to a temporary name and renamed, so a failed run leaves no half-written file."""
+    is written atomically, so a failed run leaves no half-written file."""
     import csv
+    import io
 
-    tmp = path + ".tmp"
-    with open(tmp, "w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(columns)
-        for row in rows:
-            w.writerow([_cell(row.get(c)) for c in columns])
-    os.replace(tmp, path)
+    from .._files import atomic_write
+
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(columns)
+    for row in rows:
+        w.writerow([_cell(row.get(c)) for c in columns])
+    atomic_write(path, buf.getvalue().encode("utf-8"))
 
 
 @contextlib.contextmanager
