@@ -11,6 +11,7 @@ differently. A new activation needs only ``__call__`` and ``derivative``.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -28,6 +29,7 @@ __all__ = [
     "ACTIVATIONS",
     "get_activation",
     "register_activation",
+    "takes_parameter",
 ]
 
 
@@ -290,6 +292,18 @@ def register_activation(name: str, constructor: Callable[..., Activation]) -> No
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str (got {name!r})")
     ACTIVATIONS[name] = constructor
+
+
+def takes_parameter(name: str, parameter: str) -> bool:
+    """Whether the activation registered as ``name`` has the constructor parameter ``parameter``
+    (e.g. "step_at_zero"); False for an unknown name or a constructor without a signature."""
+    constructor = ACTIVATIONS.get(name)
+    if constructor is None:
+        return False
+    try:
+        return parameter in inspect.signature(constructor).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def get_activation(spec: str | Activation, **params: Any) -> Activation:

@@ -30,7 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from .activations import ACTIVATIONS, Activation, Softmax, get_activation
+from .activations import ACTIVATIONS, Activation, Softmax, get_activation, takes_parameter
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer, get_schedule
 
@@ -168,12 +168,7 @@ class _ReLUNetBase(BaseEstimator):
     def _hidden_activation(self):
         if isinstance(self.activation, Activation):
             return self.activation  # used as given: its own step_at_zero, if it has one
-        constructor = ACTIVATIONS[self.activation]
-        try:
-            takes_step = "step_at_zero" in inspect.signature(constructor).parameters
-        except (TypeError, ValueError):
-            takes_step = False
-        if takes_step:
+        if takes_parameter(self.activation, "step_at_zero"):
             return get_activation(self.activation, step_at_zero=float(self.step_at_zero))
         return get_activation(self.activation)
 

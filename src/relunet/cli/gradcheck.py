@@ -37,9 +37,9 @@ def add_parser(sub) -> None:
 
 
 def _activation(name: str, step_at_zero: float):
-    from ..activations import get_activation
+    from ..activations import get_activation, takes_parameter
 
-    if name in ("relu", "leaky_relu"):
+    if takes_parameter(name, "step_at_zero"):
         return get_activation(name, step_at_zero=step_at_zero)
     return get_activation(name)
 

@@ -99,16 +99,13 @@ def add_parser(sub) -> None:
 
 # ---------------------------------------------------------------------------- building
 def _activation(name: str, step_at_zero: float | None):
-    from ..activations import ACTIVATIONS, get_activation
+    from ..activations import ACTIVATIONS, get_activation, takes_parameter
 
     if name == "softmax":
         raise CLIError("--activation softmax is an output layer only")
-    if step_at_zero is None:
-        return get_activation(name)
-    constructor = ACTIVATIONS.get(name)
-    if constructor is None:
-        return get_activation(name)  # the registry's error lists the valid names
-    if "step_at_zero" not in inspect.signature(constructor).parameters:
+    if step_at_zero is None or name not in ACTIVATIONS:
+        return get_activation(name)  # for an unknown name, the registry's error lists the valid ones
+    if not takes_parameter(name, "step_at_zero"):
         raise CLIError(f"--step-at-zero applies to relu and leaky_relu, not --activation {name}")
     return get_activation(name, step_at_zero=step_at_zero)
 
