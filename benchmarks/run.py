@@ -71,6 +71,8 @@ def environment() -> dict:
     import threadpoolctl
     import torch
 
+    import relunet as rn
+
     env = {
         "python": sys.version.split()[0],
         "platform": platform.platform(),
@@ -79,6 +81,7 @@ def environment() -> dict:
         "cpu_count": os.cpu_count(),
         "loadavg": os.getloadavg(),
         "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP_", "MKL_", "GOTO", "KMP_"))},
+        "relunet_blas": rn.blas_info(),
         "threadpools": threadpoolctl.threadpool_info(),
         "torch_num_threads": torch.get_num_threads(),
         "torch_num_interop_threads": torch.get_num_interop_threads(),
@@ -308,9 +311,9 @@ def matmul_peak(repeats):
 
 
 def w1_products(repeats):
-    """The three products of a W1 hidden layer (256 × 1024 × 1024, float32) through numpy (what
-    relunet calls) and through PyTorch's kernels, timed the same way: the matrix-product speed each
-    library brings to W1, before any framework code."""
+    """The three products of a W1 hidden layer (256 × 1024 × 1024, float32) through relunet's
+    product (MKL where installed), numpy and PyTorch's kernels, timed the same way: the
+    matrix-product speed each brings to W1, before any framework code."""
     import torch
 
     rng = np.random.default_rng(0)
@@ -319,7 +322,12 @@ def w1_products(repeats):
     out, dW = np.empty((256, 1024), np.float32), np.empty((1024, 1024), np.float32)
     rt, dzt = torch.from_numpy(r), torch.from_numpy(dz)
     Wt = torch.from_numpy(np.ascontiguousarray(W.T))  # nn.Linear's (out, in) layout
+    from relunet._blas import product
+
     impls = {
+        "relunet z = r @ W": lambda: product(r, W, out),
+        "relunet dW = r.T @ dz": lambda: product(r.T, dz, dW),
+        "relunet dr = dz @ W.T": lambda: product(dz, W.T, out),
         "numpy z = r @ W": lambda: np.dot(r, W, out=out),
         "torch z = F.linear(x, W)": lambda: torch.nn.functional.linear(rt, Wt),
         "numpy dW = r.T @ dz": lambda: np.dot(r.T, dz, out=dW),
@@ -653,6 +661,13 @@ def verdict(value: float, rule: str, bound: float) -> str:
     return "met" if ok else "NOT met"
 
 
+def blas_line(info: dict) -> str:
+    if info.get("backend") != "mkl":
+        return f"numpy's BLAS for all of them (MKL not in use: {info.get('mkl_unavailable') or info.get('choice')})."
+    return (f"{info['version']}, {info['threads']} threads, for products of at least {info['min_work']} "
+            "multiply-adds; numpy's BLAS (single-threaded inside rn.fit) for the rest.")
+
+
 def markdown(res: dict) -> str:
     env = res["environment"]
     lines = [
@@ -666,6 +681,8 @@ def markdown(res: dict) -> str:
         f"numpy {env['numpy']} ({', '.join(sorted({p.get('internal_api', '?') + ' ' + str(p.get('version')) for p in env['threadpools'] if p.get('user_api') == 'blas'}))}), "
         f"torch {env['torch']} ({env['torch_num_threads']} threads), scikit-learn {env['sklearn']}; "
         f"env: {env['env'] or 'no OPENBLAS/OMP/MKL variables set'}.",
+        "",
+        "relunet's products: " + blas_line(env.get("relunet_blas") or {}),
         "",
         "| workload | implementation | median | min | max | ratio of medians | target |",
         "|---|---|---|---|---|---|---|",

@@ -42,11 +42,14 @@ from .training import (
     fit,
 )
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
+from ._blas import blas_info, set_blas
 
 __version__ = "0.1.0"
 
 __all__ = [
     "gradflow",
+    "blas_info",
+    "set_blas",
     "SGD",
     "Adam",
     "AdamW",

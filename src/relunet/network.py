@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from ._blas import product
 from ._flat import by_layer, views
 from ._validation import check_array, check_dtype, check_sample_weight, check_sizes, check_targets
 from .activations import Activation, Softmax, get_activation
@@ -39,6 +40,18 @@ class Trace:
     #: [r[k], 1], shape (n, m_k + 1), for the hidden layers of a network with biases; r[k] is a view
     #: of its first m_k columns, so that (1) and (6) take one product with [W[k]; b[k]] each.
     _ones_column: list[np.ndarray | None] | None = field(default=None, repr=False, compare=False)
+    #: the one flat array that the hidden layers' product operands ([r[k], 1], or r[k] without
+    #: bias) tile, so that Σ_k ‖operand‖² is one reduction
+    _hidden_flat: np.ndarray | None = field(default=None, repr=False, compare=False)
+    #: the views r[k] of _ones_column[k] as made, to tell whether r[k] still is one
+    _views: list[np.ndarray | None] | None = field(default=None, repr=False, compare=False)
+
+    def operand(self, k: int) -> np.ndarray:
+        """The left operand of (1) and (6) for layer k: [r[k], 1] when the trace holds it (the
+        products then take [W[k]; b[k]] and [dC_dW[k]; dC_db[k]] whole), else r[k]."""
+        if self._views is not None and self._views[k] is not None and self.r[k] is self._views[k]:
+            return self._ones_column[k]
+        return self.r[k]
 
     @property
     def X(self) -> np.ndarray:
@@ -180,19 +193,16 @@ class Network:
         if trace is None or trace.r[-1].shape[0] != n or trace.r[-1].dtype != self.dtype:
             trace = self._empty_trace(n)
         trace.r[0] = X
-        try:
-            self._feed_forward(X, trace, np.dot)
-        except ValueError:  # np.dot writes only into out= of exactly its result's dtype and layout
-            self._feed_forward(X, trace, np.matmul)
+        self._feed_forward(X, trace)
         return trace
 
-    def _feed_forward(self, X: np.ndarray, trace: Trace, product) -> None:
-        z, r, r1 = trace.z, trace.r, trace._ones_column
-        Wb = _stacked_parameters(self) if r1 is not None else None
+    def _feed_forward(self, X: np.ndarray, trace: Trace) -> None:
+        z, r = trace.z, trace.r
+        Wb = _stacked_parameters(self) if trace._ones_column is not None else None
         r_k = X
         for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
-            if k and Wb is not None and Wb[k] is not None and r_k.base is r1[k]:
-                z_next = product(r1[k], Wb[k], out=z[k + 1])  # (1) as [r[k], 1] @ [W[k]; b[k]]
+            if Wb is not None and Wb[k] is not None and (A := trace.operand(k)) is not r_k:
+                z_next = product(A, Wb[k], out=z[k + 1])  # (1) as [r[k], 1] @ [W[k]; b[k]]
             else:
                 z_next = product(r_k, W, out=z[k + 1])  # (1)
                 if b is not None:
@@ -208,11 +218,15 @@ class Network:
         dt = self.dtype
         z: list[np.ndarray | None] = [None] + [np.empty((n, m), dt) for m in self.sizes[1:]]
         r: list[np.ndarray] = [np.empty((0, self.sizes[0]), dt)]  # r[0] is X, set by _forward
+        output = np.empty((n, self.sizes[-1]), dt)
+        widths = [m + self.bias for m in self.sizes[1:-1]]
+        hidden = np.ones(n * sum(widths), dt)
+        operands = views(hidden, [np.empty((n, m), dt) for m in widths])
         if not self.bias:
-            return Trace(z=z, r=r + [np.empty((n, m), dt) for m in self.sizes[1:]])
-        r1: list[np.ndarray | None] = [None] + [np.ones((n, m + 1), dt) for m in self.sizes[1:-1]]
-        r += [a[:, :-1] for a in r1[1:]] + [np.empty((n, self.sizes[-1]), dt)]
-        return Trace(z=z, r=r, _ones_column=r1)
+            return Trace(z=z, r=r + operands + [output], _hidden_flat=hidden)
+        hidden_r = [a[:, :-1] for a in operands]
+        return Trace(z=z, r=r + hidden_r + [output], _ones_column=[None, *operands], _hidden_flat=hidden,
+                     _views=[None, *hidden_r])
 
     def backward(
         self,
@@ -230,16 +244,19 @@ class Network:
         w = check_sample_weight(sample_weight, X.shape[0], self.dtype)
         return self._backward(trace, Y, w, grads, input_gradient)
 
-    def _backward(self, trace, Y, sample_weight=None, grads=None, input_gradient=False) -> Gradients:
+    def _backward(self, trace, Y, sample_weight=None, grads=None, input_gradient=False, weights=True) -> Gradients:
+        """(3)–(6); with ``weights`` False only (3)–(5), into ``grads`` that may lack dC_dW."""
         n = trace.r[0].shape[0]
         c = 1.0 / n if sample_weight is None else row_weights(n, sample_weight, self.dtype)
-        grads = self._gradient_buffers(n, grads, input_gradient)
+        if weights or grads is None:
+            grads = self._gradient_buffers(n, grads, input_gradient)
         L = self.L
         dC_dr_L, dC_dz_L = self.cost.output_error(
             trace.z[L], trace.r[L], Y, c, self.activations[L], grads.dC_dr[L], grads.dC_dz[L]
         )  # (3), (4)
         grads.dC_dr[L], grads.dC_dz[L] = dC_dr_L, dC_dz_L
-        return self._propagate(trace, grads, input_gradient)
+        self._back_propagate(trace, grads, input_gradient, weights)
+        return grads
 
     def backpropagate(self, trace: Trace, dC_dz_L: np.ndarray, input_gradient: bool = False) -> Gradients:
         """Equations (4)–(6) from a given output error dC_dz[L] of shape (n, m_L): for
@@ -248,33 +265,42 @@ class Network:
         grads = self._gradient_buffers(n, None, input_gradient)
         grads.dC_dz[self.L] = np.asarray(dC_dz_L, dtype=self.dtype).reshape(n, self.sizes[-1])
         grads.dC_dr[self.L] = None
-        return self._propagate(trace, grads, input_gradient)
-
-    def _propagate(self, trace: Trace, grads: Gradients, input_gradient: bool) -> Gradients:
-        try:
-            self._back_propagate(trace, grads, input_gradient, np.dot)
-        except ValueError:  # np.dot writes only into out= of exactly its result's dtype and layout
-            self._back_propagate(trace, grads, input_gradient, np.matmul)
+        self._back_propagate(trace, grads, input_gradient)
         return grads
 
-    def _back_propagate(self, trace: Trace, grads: Gradients, input_gradient: bool, product) -> None:
-        z, r, r1 = trace.z, trace.r, trace._ones_column
-        dC_dz, dC_dr, dC_dW, dC_db = grads.dC_dz, grads.dC_dr, grads.dC_dW, grads.dC_db
-        dWb = _stacked_gradients(grads) if r1 is not None else None
-        ones = self._ones(r[0].shape[0]) if self.bias else None
+    def _back_propagate(self, trace: Trace, grads: Gradients, input_gradient: bool, weights: bool = True) -> None:
+        z, r = trace.z, trace.r
+        dC_dz, dC_dr = grads.dC_dz, grads.dC_dr
+        dWb = _stacked_gradients(grads) if weights and trace._ones_column is not None else None
         W, f = self.W, self.activations
         for k in range(self.L - 1, -1, -1):
-            dC_dz_next = dC_dz[k + 1]
-            if k and dWb is not None and dWb[k] is not None and r[k].base is r1[k]:
-                product(r1[k].T, dC_dz_next, out=dWb[k])  # (6) as [r[k], 1].T @ dC_dz = [dC_dW; dC_db]
-            else:
-                product(r[k].T, dC_dz_next, out=dC_dW[k])  # (6)
-                if ones is not None:
-                    product(ones, dC_dz_next, out=dC_db[k])  # (6): Σ over rows as ones @ dC_dz
+            if weights:
+                self._weight_product(trace, k, dC_dz[k + 1], grads.dC_dW[k], grads.dC_db[k], dWb)  # (6)
             if k > 0 or input_gradient:
-                product(dC_dz_next, W[k].T, out=dC_dr[k])  # (5)
+                product(dC_dz[k + 1], W[k].T, out=dC_dr[k])  # (5)
             if k > 0:
                 f[k].backprop(dC_dr[k], z[k], r[k], out=dC_dz[k])  # (4)
+
+    def _descend(self, trace: Trace, dC_dz: list[np.ndarray | None], eta: float) -> None:
+        """θ ← θ − η ∂C/∂θ with (6) folded into the step: one accumulating product per layer,
+
+            [W[k]; b[k]] ← [W[k]; b[k]] − η [r[k], 1].T @ dC_dz[k+1]
+
+        so the gradient is never written out (plain SGD; see relunet.fit)."""
+        Wb = _stacked_parameters(self) if trace._ones_column is not None else None
+        for k in range(self.L):
+            self._weight_product(trace, k, dC_dz[k + 1], self.W[k], self.b[k], Wb, alpha=-eta, beta=1.0)
+
+    def _weight_product(self, trace, k, dC_dz_next, W, b, Wb, alpha=1.0, beta=0.0) -> None:
+        """(6) for layer k: [W; b] ← alpha [r[k], 1].T @ dC_dz[k+1] + beta [W; b], where (W, b) are
+        the gradient buffers (alpha 1, beta 0) or the parameters themselves (a folded step), and
+        Wb[k] their stacked view when the trace holds [r[k], 1]."""
+        if Wb is not None and Wb[k] is not None and (A := trace.operand(k)) is not trace.r[k]:
+            product(A.T, dC_dz_next, Wb[k], alpha, beta)  # [r[k], 1].T @ dC_dz = [dC_dW; dC_db]
+            return
+        product(trace.r[k].T, dC_dz_next, W, alpha, beta)
+        if b is not None:  # Σ over rows as ones @ dC_dz
+            product(self._ones(dC_dz_next.shape[0])[None, :], dC_dz_next, b[None, :], alpha, beta)
 
     def _ones(self, n: int) -> np.ndarray:
         ones = getattr(self, "_ones_cache", None)

@@ -369,6 +369,15 @@ class Optimizer:
     def _begin_step(self, params: Sequence[np.ndarray]) -> None:
         """Per-step work before the rule: scalars shared by all arrays, AdamW's decay."""
 
+    def descent_rate(self) -> float | None:
+        """η when the coming step is exactly θ ← θ − η g, else None. :func:`relunet.fit` may then
+        fold the step into the products that form g, and calls :meth:`count_step` for it."""
+        return None
+
+    def count_step(self) -> None:
+        """Count a step taken outside :meth:`step` (see :meth:`descent_rate`)."""
+        self.t += 1
+
     def max_update(self, g_norm: float, theta_norm: float) -> float:
         """An upper bound on max_i |Δθ_i| of the next step, from ‖g‖ and ‖θ‖ (Euclidean norms over
         all parameters), or inf when none is known. ``fit`` keeps a copy of θ to undo an update
@@ -535,6 +544,10 @@ class SGD(Optimizer):
 
     def _begin_step(self, params):
         self._v_max, self._v_max_next = self._v_max_next, math.inf
+
+    def descent_rate(self):
+        plain = self.momentum == 0 and self.l2 == 0 and self.clip_norm is None
+        return self.lr if plain else None
 
     def load_state_dict(self, state):
         super().load_state_dict(state)

@@ -24,9 +24,10 @@ from typing import Any
 
 import numpy as np
 
+from . import _blas
+from ._flat import flat_span, views
 from ._validation import check_positive_int
 from .network import Gradients, Network, Trace
-from ._flat import flat_span
 from .optimizers import Adam, Optimizer, get_optimizer
 
 __all__ = [
@@ -289,11 +290,7 @@ def _sum_of_squares(arrays: Sequence[np.ndarray]) -> float:
     """Σ a² over all arrays: one BLAS dot each (multithreaded, twice as fast as a sum). It is inf
     or NaN as soon as any entry is, and a huge finite array can overflow it too, so callers
     confirm a non-finite result element-wise."""
-    total = 0.0
-    for a in arrays:
-        flat = a.reshape(-1)
-        total += float(np.dot(flat, flat))
-    return total
+    return sum(map(_blas.sum_of_squares, arrays), 0.0)
 
 
 def _all_finite(arrays: Sequence[np.ndarray], sum_of_squares: float) -> bool:
@@ -321,6 +318,24 @@ class _GradientBuffers:
         if grads is self.grads and self.flat is not None:
             return [self.flat]
         return grads.parameters()
+
+
+class _ErrorBuffers:
+    """dC_dz[k] and dC_dr[k] of every layer, without parameter gradients, for a step folded into
+    the products of (6) (Network._descend). The dC_dz[k] tile one flat array, so Σ_k ‖dC_dz[k]‖²
+    is one reduction."""
+
+    def __init__(self, net: Network, n: int) -> None:
+        like = [np.empty((n, m), net.dtype) for m in net.sizes[1:]]
+        self.flat = np.empty(n * sum(net.sizes[1:]), net.dtype)
+        self.grads = Gradients(dC_dW=[], dC_db=[], dC_dz=[None, *views(self.flat, like)],
+                               dC_dr=[None, *(np.empty_like(a) for a in like)])
+
+
+def _operand_sum_of_squares(net: Network, trace: Trace) -> float:
+    """Σ_k ‖[r[k], 1]‖² (‖r[k]‖² without bias) over the left operands of (6), k = 0 … L−1."""
+    X = trace.r[0]
+    return _sum_of_squares([X, trace._hidden_flat]) + (X.shape[0] if net.bias else 0)
 
 
 def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) -> tuple[str, int, str]:
@@ -436,8 +451,11 @@ def fit(
         seed = int(np.random.SeedSequence().generate_state(2, np.uint32).view(np.uint64)[0] >> 1)
 
     X, Y, w = net.check_XY(X, Y, sample_weight)
-    bad = _first_non_finite_parameter(net)
-    if bad is not None:
+    params = net.parameters()
+    theta = [params_flat] if (params_flat := flat_span(params)) is not None else params
+    with np.errstate(over="ignore", invalid="ignore"):  # huge finite θ may overflow Σ θ²
+        theta2 = _sum_of_squares(theta)
+    if not math.isfinite(theta2) and (bad := _first_non_finite_parameter(net)) is not None:
         raise ValueError(f"net must start from finite parameters (got inf or NaN in {bad[1]})")
     X, Y, w, Xv, Yv, wv = _validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
     has_val = Xv is not None
@@ -452,16 +470,18 @@ def fit(
         ws = None if w is None else np.empty_like(w)
     else:
         Xs, Ys, ws = X, Y, w
-    params = net.parameters()
-    theta = [params_flat] if (params_flat := flat_span(params)) is not None else params
-    with np.errstate(over="ignore", invalid="ignore"):  # huge finite θ may overflow Σ θ²
-        theta2 = _sum_of_squares(theta)  # ‖θ‖², refreshed by the finiteness check after every update
+    # An upper bound on ‖θ‖: exact after an ordinary step, grown by the bound on ‖Δθ‖ after a
+    # folded one (see below).
+    theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
     # A copy of θ to undo an update that makes a parameter non-finite: taken only before an
     # update that could overflow, i.e. when ‖θ‖ + the optimizer's bound on |Δθ| nears the range.
     theta_before: list[np.ndarray] | None = None
     safe = 0.5 * float(np.finfo(net.dtype).max)
     traces: dict[int, Trace] = {}
     grad_bufs: dict[int, _GradientBuffers] = {}
+    error_bufs: dict[int, _ErrorBuffers] = {}
+    # multiply-adds of a layer's folded step [r, 1].T @ dC_dz, on average over layers
+    fold_work = bs * sum((a + net.bias) * b for a, b in zip(net.sizes[:-1], net.sizes[1:])) / net.L
     val_trace: Trace | None = None
     best_params = [np.empty_like(p) for p in params] if early_stopping and restore_best else None
 
@@ -474,10 +494,15 @@ def fit(
 
     stop_reason: str | None = None
     # Overflow is detected explicitly (DivergenceError), so numpy's warnings are silenced.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _blas.exclusive():
         for epoch in range(initial_epoch, total_epochs):
             t0 = time.perf_counter()
             lr = optimizer.begin_epoch()
+            # Plain SGD goes straight into the parameters: θ ← θ − η [r, 1].T @ dC_dz as one
+            # accumulating product per layer (where the products run on MKL, see _blas), without
+            # writing the gradient and reading it back. Per-step callbacks see the gradient, so
+            # they get the ordinary step.
+            eta = None if step_hooks or not _blas.accumulates(fold_work) else optimizer.descent_rate()
             if shuffle:
                 perm = _epoch_rng(seed, epoch).permutation(n)
                 np.take(X, perm, axis=0, out=Xs)
@@ -500,6 +525,21 @@ def fit(
                 loss = float(net._loss(trace, Yb, wb))
                 if not math.isfinite(loss):
                     _diverged(net, trace, None, loss, epoch, batch, step, history)
+                if eta is not None:
+                    ebuf = error_bufs.get(nb) or error_bufs.setdefault(nb, _ErrorBuffers(net, nb))
+                    errors = net._backward(trace, Yb, wb, ebuf.grads, weights=False)  # (3)-(5)
+                    # Every |Δθ_i| and ‖Δθ‖ itself are at most η ‖[r[k], 1]‖ ‖dC_dz[k+1]‖ summed in
+                    # quadrature over layers (Cauchy–Schwarz), so below this bound the step can
+                    # neither overflow nor meet inf/NaN; otherwise the ordinary step runs instead.
+                    bound = eta * math.sqrt(_operand_sum_of_squares(net, trace) * _sum_of_squares([ebuf.flat]))
+                    if math.isfinite(bound) and theta_norm + bound < safe:
+                        net._descend(trace, errors.dC_dz, eta)  # (6) and θ ← θ − η g together
+                        optimizer.count_step()
+                        theta_norm += bound
+                        step += 1
+                        loss_sum += loss * wsum
+                        weight_sum += wsum
+                        continue
                 buf = grad_bufs.get(nb)
                 if buf is None:
                     # without per-step callbacks nobody reads the per-layer errors after the step
@@ -511,7 +551,6 @@ def fit(
                 if not _all_finite(g_arrays, g2):
                     full = net._backward(trace, Yb, wb)  # every layer's dC_dz kept, to find the first
                     _diverged(net, trace, full, loss, epoch, batch, step, history)
-                theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
                 g_norm = math.sqrt(g2) if math.isfinite(g2) else math.inf
                 undo = not theta_norm + optimizer.max_update(g_norm, theta_norm) < safe
                 if undo:
@@ -520,6 +559,7 @@ def fit(
                         np.copyto(keep, a)
                 optimizer.step(params, g)
                 theta2 = _sum_of_squares(theta)
+                theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
                 if not _all_finite(theta, theta2):
                     layer, quantity = _first_non_finite_parameter(net)
                     if undo:

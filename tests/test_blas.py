@@ -1,0 +1,251 @@
+"""The products' backends (relunet._blas) and the folded SGD step compute the plain equations."""
+
+import math
+
+import numpy as np
+import pytest
+
+import relunet as rn
+from relunet import _blas, training
+
+def _mkl_installed() -> bool:
+    try:
+        _blas._find_mkl_rt()
+        return True
+    except OSError:
+        return False
+
+
+MKL = _mkl_installed()
+needs_mkl = pytest.mark.skipif(not MKL, reason="the package 'mkl' is not installed")
+BACKENDS = ["numpy", pytest.param("mkl", marks=needs_mkl)]
+
+
+@pytest.fixture(autouse=True)
+def restore_backend(monkeypatch):
+    """Whatever a test chooses, the next one starts from the backend chosen before it."""
+    monkeypatch.setattr(_blas, "_state", dict(_blas._state))
+
+
+@pytest.fixture
+def backend(request):
+    _blas.set_blas(request.param)
+    return request.param
+
+
+@pytest.fixture
+def fold_everything(monkeypatch):
+    """Every product goes to MKL (where it is in use), so small nets take the folded step."""
+    monkeypatch.setattr(_blas, "MIN_WORK", 0)
+    monkeypatch.setattr(_blas, "MIN_DOT", 0)
+
+
+def _operand(rng, shape, dtype, transposed, padded):
+    """A (rows, cols) operand as BLAS sees them: a transposed view and/or with row padding."""
+    rows, cols = shape[::-1] if transposed else shape
+    a = rng.standard_normal((rows, cols + 3 if padded else cols)).astype(dtype)[:, :cols]
+    return a.T if transposed else a
+
+
+# ---------------------------------------------------------------------------- product
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("ta", [False, True])
+@pytest.mark.parametrize("tb", [False, True])
+@pytest.mark.parametrize("padded", [False, True])
+def test_product_equals_matmul_in_every_layout(backend, dtype, ta, tb, padded):
+    rng = np.random.default_rng(0)
+    m, k, n = 70, 90, 80  # m·n·k above MIN_WORK, so MKL takes it where it runs
+    A = _operand(rng, (m, k), dtype, ta, padded)
+    B = _operand(rng, (k, n), dtype, tb, padded)
+    out = np.full((m, n + 2), 7.0, dtype)[:, :n] if padded else np.empty((m, n), dtype)
+    C0 = rng.standard_normal((m, n)).astype(dtype)
+    exact = A.astype(np.float64) @ B.astype(np.float64)
+    tol = dict(rtol=1e-5, atol=1e-4) if dtype == np.float32 else dict(rtol=1e-12, atol=1e-11)
+
+    assert _blas.product(A, B, out) is out
+    np.testing.assert_allclose(out, exact, **tol)
+    out[...] = C0
+    _blas.product(A, B, out, alpha=-0.25, beta=1.0)
+    np.testing.assert_allclose(out, C0 - 0.25 * exact, **tol)
+    out[...] = C0
+    _blas.product(A, B, out, alpha=2.0, beta=0.5)
+    np.testing.assert_allclose(out, 0.5 * C0 + 2.0 * exact, **tol)
+    if padded:  # the padding columns of out are untouched
+        assert np.all(out.base[:, n:] == 7.0)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+def test_product_takes_what_blas_cannot_through_numpy(backend):
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((80, 90))
+    B = rng.standard_normal((90, 70))
+    cases = {
+        "reversed rows": (A[::-1], B),
+        "every other column": (rng.standard_normal((80, 180))[:, ::2], B),
+        "mixed dtypes": (A.astype(np.float32), B),
+        "integers": (np.arange(80 * 90).reshape(80, 90) % 7, (np.arange(90 * 70).reshape(90, 70) % 5)),
+    }
+    for name, (a, b) in cases.items():
+        out = np.empty((80, 70), np.result_type(a, b))
+        _blas.product(a, b, out)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-6, err_msg=name)
+    # out overlapping an operand: the result is still the product of the inputs as they were
+    S = rng.standard_normal((90, 90))
+    expected = S @ S
+    _blas.product(S, S.copy(), S)
+    np.testing.assert_allclose(S, expected, rtol=1e-12)
+    # 1-D operands (the bias gradient as ones @ dC_dz)
+    v = np.empty(70)
+    _blas.product(np.ones(90), B, v)
+    np.testing.assert_allclose(v, B.sum(axis=0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", BACKENDS, indirect=True)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_sum_of_squares(backend, dtype):
+    a = np.random.default_rng(2).standard_normal((300, 301)).astype(dtype)  # above MIN_DOT
+    exact = float(np.sum(a.astype(np.float64) ** 2))
+    assert _blas.sum_of_squares(a) == pytest.approx(exact, rel=1e-5 if dtype == np.float32 else 1e-12)
+    a[5, 7] = np.inf
+    assert _blas.sum_of_squares(a) == math.inf
+    a[5, 7] = np.nan
+    assert math.isnan(_blas.sum_of_squares(a))
+
+
+# ---------------------------------------------------------------------------- choosing the backend
+def test_set_blas_refuses_an_unknown_backend():
+    with pytest.raises(ValueError, match=r"backend must be one of 'auto', 'numpy', 'mkl' \(got 'openblas'\)"):
+        rn.set_blas("openblas")
+
+
+def test_without_mkl_auto_is_numpy_and_mkl_says_what_is_missing(monkeypatch):
+    def missing():
+        raise OSError("the package 'mkl' is not installed (pip install \"relunet[mkl]\")")
+
+    _blas._state.update(choice=None, mkl=None, error=None)
+    monkeypatch.setattr(_blas, "_find_mkl_rt", missing)
+    assert rn.set_blas("auto") == "numpy"
+    info = rn.blas_info()
+    assert info["backend"] == "numpy" and "not installed" in info["mkl_unavailable"]
+    assert not _blas.accumulates(1e12)
+    with pytest.raises(OSError, match="backend 'mkl' cannot be used: the package 'mkl' is not installed"):
+        rn.set_blas("mkl")
+
+
+def test_the_environment_variable_chooses_the_backend(monkeypatch):
+    _blas._state.update(choice=None)
+    monkeypatch.setenv("RELUNET_BLAS", "numpy")
+    assert rn.blas_info()["backend"] == "numpy"
+    assert rn.blas_info()["choice"] == "numpy"
+
+
+@needs_mkl
+def test_mkl_reports_itself_and_takes_the_cores_inside_exclusive():
+    from threadpoolctl import threadpool_info
+
+    assert rn.set_blas("mkl") == "mkl"
+    info = rn.blas_info()
+    assert info["backend"] == "mkl" and "Math Kernel Library" in info["version"] and info["threads"] >= 1
+
+    def openblas_threads():
+        return [p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"]
+
+    before = openblas_threads()
+    with _blas.exclusive():
+        assert all(t == 1 for t in openblas_threads())
+    assert openblas_threads() == before
+
+
+# ---------------------------------------------------------------------------- the folded SGD step
+def _net_and_data(dtype=np.float64, bias=True, seed=0):
+    net = rn.Network([6, 40, 30, 2], dtype=dtype, bias=bias, seed=seed)
+    rng = np.random.default_rng(seed + 1)
+    X = rng.standard_normal((100, 6))
+    Y = np.tanh(X[:, :2]) + 0.1 * rng.standard_normal((100, 2))
+    return net, X, Y
+
+
+def test_descent_rate_is_given_only_for_plain_sgd():
+    assert rn.SGD(lr=0.03).descent_rate() == 0.03
+    assert rn.SGD(lr=0.03, momentum=0.9).descent_rate() is None
+    assert rn.SGD(lr=0.03, l2=1e-4).descent_rate() is None
+    assert rn.SGD(lr=0.03, clip_norm=1.0).descent_rate() is None
+    assert rn.Adam().descent_rate() is None
+    opt = rn.SGD()
+    opt.count_step()
+    assert opt.t == 1
+
+
+@needs_mkl
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("weights", [False, True])
+def test_the_folded_step_equals_the_ordinary_step(fold_everything, monkeypatch, bias, weights):
+    folded_calls = []
+    descend = rn.Network._descend
+    monkeypatch.setattr(rn.Network, "_descend", lambda *a: (folded_calls.append(1), descend(*a)))
+    net, X, Y = _net_and_data(bias=bias)
+    w = np.random.default_rng(5).uniform(0.5, 2.0, X.shape[0]) if weights else None
+    folded, ordinary = net.copy(), net.copy()
+    h_f = rn.fit(folded, X, Y, rn.SGD(lr=0.05), epochs=4, batch_size=16, seed=3, sample_weight=w)
+    n_folded = len(folded_calls)
+    # a per-step callback sees the gradient, so fit takes the ordinary step
+    seen = []
+
+    class Watch(rn.Callback):
+        def on_step(self, info):
+            seen.append(info.grads.dC_dW[0].shape)
+
+    h_o = rn.fit(ordinary, X, Y, rn.SGD(lr=0.05), epochs=4, batch_size=16, seed=3, sample_weight=w,
+                 callbacks=[Watch()])
+    assert len(seen) == 28
+    assert n_folded == 4 * 7 and len(folded_calls) == n_folded
+    for a, b in zip(folded.parameters(), ordinary.parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(h_f.train_loss, h_o.train_loss, rtol=1e-12)
+    assert h_f.steps == h_o.steps == 28
+
+
+@needs_mkl
+def test_the_folded_step_in_float32_and_without_mkl_the_same_training(fold_everything):
+    net, X, Y = _net_and_data(dtype=np.float32)
+    a, b = net.copy(), net.copy()
+    rn.fit(a, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=20, seed=0)
+    rn.set_blas("numpy")
+    rn.fit(b, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=20, seed=0)
+    for p, q in zip(a.parameters(), b.parameters()):
+        np.testing.assert_allclose(p, q, rtol=2e-4, atol=2e-5)
+
+
+@needs_mkl
+def test_a_folded_run_that_diverges_keeps_finite_parameters(fold_everything):
+    net, X, Y = _net_and_data(dtype=np.float32)
+    with pytest.raises(rn.DivergenceError) as err:
+        rn.fit(net, X * 1e3, Y, rn.SGD(lr=1e30), epochs=5, batch_size=20, seed=0)
+    assert err.value.step >= 1
+    assert all(np.isfinite(p).all() for p in net.parameters())
+
+
+@needs_mkl
+def test_a_step_that_could_overflow_is_not_folded_and_is_undone(fold_everything, monkeypatch):
+    folded_calls = []
+    descend = rn.Network._descend
+    monkeypatch.setattr(rn.Network, "_descend", lambda *a: (folded_calls.append(1), descend(*a)))
+    net, X, Y = _net_and_data(dtype=np.float32)
+    before = [p.copy() for p in net.parameters()]
+    with pytest.raises(rn.DivergenceError, match="update"):
+        rn.fit(net, X, Y, rn.SGD(lr=1e38), epochs=1, batch_size=20, seed=0)
+    assert folded_calls == []  # η·‖[r, 1]‖·‖dC_dz‖ is past the float range: the ordinary step ran
+    for p, q in zip(net.parameters(), before):
+        np.testing.assert_array_equal(p, q)
+
+
+def test_the_operand_norms_cover_every_layer():
+    net, X, _ = _net_and_data()
+    trace = net.forward(X[:10])
+    expected = sum(float(np.sum(np.hstack([trace.r[k], np.ones((10, 1))]) ** 2)) for k in range(net.L))
+    assert training._operand_sum_of_squares(net, trace) == pytest.approx(expected, rel=1e-12)
+    nb, Xb, _ = _net_and_data(bias=False)
+    trace = nb.forward(Xb[:10])
+    expected = sum(float(np.sum(trace.r[k] ** 2)) for k in range(nb.L))
+    assert training._operand_sum_of_squares(nb, trace) == pytest.approx(expected, rel=1e-12)
