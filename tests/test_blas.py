@@ -35,7 +35,7 @@ def backend(request):
 
 @pytest.fixture
 def fold_everything(monkeypatch):
-    """Every product goes to MKL (where it is in use), so small nets take the folded step."""
+    """Every product and sum goes to MKL (where it is in use): small nets take the folded step."""
     monkeypatch.setattr(_blas, "MIN_WORK", 0)
     monkeypatch.setattr(_blas, "MIN_DOT", 0)
 
@@ -53,9 +53,9 @@ def _operand(rng, shape, dtype, transposed, padded):
 @pytest.mark.parametrize("ta", [False, True])
 @pytest.mark.parametrize("tb", [False, True])
 @pytest.mark.parametrize("padded", [False, True])
-def test_product_equals_matmul_in_every_layout(backend, dtype, ta, tb, padded):
+def test_product_equals_matmul_in_every_layout(fold_everything, backend, dtype, ta, tb, padded):
     rng = np.random.default_rng(0)
-    m, k, n = 70, 90, 80  # m·n·k above MIN_WORK, so MKL takes it where it runs
+    m, k, n = 70, 90, 80
     A = _operand(rng, (m, k), dtype, ta, padded)
     B = _operand(rng, (k, n), dtype, tb, padded)
     out = np.full((m, n + 2), 7.0, dtype)[:, :n] if padded else np.empty((m, n), dtype)
@@ -76,7 +76,7 @@ def test_product_equals_matmul_in_every_layout(backend, dtype, ta, tb, padded):
 
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
-def test_product_takes_what_blas_cannot_through_numpy(backend):
+def test_product_takes_what_blas_cannot_through_numpy(fold_everything, backend):
     rng = np.random.default_rng(1)
     A = rng.standard_normal((80, 90))
     B = rng.standard_normal((90, 70))
@@ -103,14 +103,16 @@ def test_product_takes_what_blas_cannot_through_numpy(backend):
 
 @pytest.mark.parametrize("backend", BACKENDS, indirect=True)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_sum_of_squares(backend, dtype):
+@pytest.mark.parametrize("inside", [False, True])
+def test_sum_of_squares(backend, dtype, inside):
     a = np.random.default_rng(2).standard_normal((300, 301)).astype(dtype)  # above MIN_DOT
     exact = float(np.sum(a.astype(np.float64) ** 2))
-    assert _blas.sum_of_squares(a) == pytest.approx(exact, rel=1e-5 if dtype == np.float32 else 1e-12)
-    a[5, 7] = np.inf
-    assert _blas.sum_of_squares(a) == math.inf
-    a[5, 7] = np.nan
-    assert math.isnan(_blas.sum_of_squares(a))
+    with _blas.exclusive(inside):  # where MKL runs the products, its dot sums
+        assert _blas.sum_of_squares(a) == pytest.approx(exact, rel=1e-5 if dtype == np.float32 else 1e-12)
+        a[5, 7] = np.inf
+        assert _blas.sum_of_squares(a) == math.inf
+        a[5, 7] = np.nan
+        assert math.isnan(_blas.sum_of_squares(a))
 
 
 # ---------------------------------------------------------------------------- choosing the backend
@@ -128,7 +130,7 @@ def test_without_mkl_auto_is_numpy_and_mkl_says_what_is_missing(monkeypatch):
     assert rn.set_blas("auto") == "numpy"
     info = rn.blas_info()
     assert info["backend"] == "numpy" and "not installed" in info["mkl_unavailable"]
-    assert not _blas.accumulates(1e12)
+    assert not _blas.takes(1e12)
     with pytest.raises(OSError, match="backend 'mkl' cannot be used: the package 'mkl' is not installed"):
         rn.set_blas("mkl")
 
@@ -154,7 +156,12 @@ def test_mkl_reports_itself_and_takes_the_cores_inside_exclusive():
     before = openblas_threads()
     with _blas.exclusive():
         assert all(t == 1 for t in openblas_threads())
+        with _blas.exclusive():  # nested: still one
+            assert all(t == 1 for t in openblas_threads())
+        assert all(t == 1 for t in openblas_threads())
     assert openblas_threads() == before
+    with _blas.exclusive(active=False):
+        assert openblas_threads() == before
 
 
 # ---------------------------------------------------------------------------- the folded SGD step

@@ -22,10 +22,11 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["product", "sum_of_squares", "accumulates", "exclusive", "set_blas", "blas_info", "MIN_WORK", "MIN_DOT"]
+__all__ = ["product", "sum_of_squares", "takes", "exclusive", "set_blas", "blas_info", "MIN_WORK", "MIN_DOT"]
 
-#: multiply-adds m·n·k from which a product goes to MKL (below it numpy's lower call cost wins)
-MIN_WORK = 1 << 18
+#: multiply-adds m·n·k from which a product goes to MKL. Below about this, MKL's two threads cost
+#: more than they bring on 2 cores (a 200×100×100 step ran 1.8× slower through MKL).
+MIN_WORK = 1 << 25
 #: entries from which a sum of squares goes to MKL
 MIN_DOT = 1 << 16
 
@@ -95,7 +96,7 @@ def _find_mkl_rt() -> str:
     raise OSError("the package 'mkl' holds no libmkl_rt.so")
 
 
-_state: dict[str, Any] = {"choice": None, "mkl": None, "error": None}
+_state: dict[str, Any] = {"choice": None, "mkl": None, "error": None, "exclusive": False}
 
 
 def set_blas(backend: str) -> str:
@@ -123,22 +124,29 @@ def _mkl() -> _MKL | None:
     return _state["mkl"]
 
 
-def accumulates(work: float) -> bool:
-    """Whether an accumulating :func:`product` of ``work`` multiply-adds adds into ``out`` inside
-    MKL's gemm, and is big enough for that to beat numpy's product plus a separate update."""
+def takes(work: float) -> bool:
+    """Whether MKL runs a product of ``work`` multiply-adds m·n·k."""
     return work >= MIN_WORK and _mkl() is not None
 
 
-def exclusive() -> contextlib.AbstractContextManager:
-    """A context in which MKL's threads have the cores: numpy's OpenBLAS runs single-threaded.
+@contextlib.contextmanager
+def exclusive(active: bool = True):
+    """A context in which MKL's threads have the cores: numpy's OpenBLAS runs single-threaded,
+    and sums of squares go to MKL's dot. For work whose big products MKL runs (``active``).
 
-    Both keep their worker threads spinning for a while after a product; on 2 cores a spinning
-    OpenBLAS thread then halves a following MKL product (measured: 25× slower steps on 100-wide
-    layers). Inside, numpy's BLAS still takes the products too small for MKL."""
+    Both libraries keep their worker threads spinning for a while after a product; on 2 cores a
+    spinning OpenBLAS thread makes a following MKL product wait for a time slice (measured: steps
+    of 100-wide layers 14× slower)."""
     mkl = _mkl()
-    if mkl is None or mkl.openblas is None:
-        return contextlib.nullcontext()
-    return mkl.openblas.limit(limits=1)
+    if not active or mkl is None or _state["exclusive"]:
+        yield
+        return
+    _state["exclusive"] = True
+    try:
+        with contextlib.nullcontext() if mkl.openblas is None else mkl.openblas.limit(limits=1):
+            yield
+    finally:
+        _state["exclusive"] = False
 
 
 def blas_info() -> dict[str, Any]:
@@ -151,10 +159,10 @@ def blas_info() -> dict[str, Any]:
 
 
 def sum_of_squares(a: np.ndarray) -> float:
-    """Σ a² over a contiguous array, as one BLAS dot (MKL's, threaded, when it runs the products:
-    inside :func:`exclusive` numpy's would be single-threaded). inf or NaN as soon as any entry is."""
+    """Σ a² over an array as one BLAS dot: MKL's (threaded) inside :func:`exclusive`, where numpy's
+    is held to one thread; numpy's elsewhere. inf or NaN as soon as any entry is."""
     flat = a.reshape(-1)
-    mkl = _state["mkl"] if _state["choice"] is not None else _mkl()
+    mkl = _state["mkl"] if _state["exclusive"] else None
     if mkl is not None and flat.size >= MIN_DOT and flat.dtype in mkl.dot and flat.flags.c_contiguous:
         return float(mkl.dot[flat.dtype](flat.size, flat.ctypes.data, 1, flat.ctypes.data, 1))
     return float(np.dot(flat, flat))

@@ -480,8 +480,9 @@ def fit(
     traces: dict[int, Trace] = {}
     grad_bufs: dict[int, _GradientBuffers] = {}
     error_bufs: dict[int, _ErrorBuffers] = {}
-    # multiply-adds of a layer's folded step [r, 1].T @ dC_dz, on average over layers
-    fold_work = bs * sum((a + net.bias) * b for a, b in zip(net.sizes[:-1], net.sizes[1:])) / net.L
+    # multiply-adds of each layer's products: MKL takes the big ones (see _blas)
+    work = [bs * (a + net.bias) * b for a, b in zip(net.sizes[:-1], net.sizes[1:])]
+    on_mkl = _blas.takes(max(work))
     val_trace: Trace | None = None
     best_params = [np.empty_like(p) for p in params] if early_stopping and restore_best else None
 
@@ -494,15 +495,15 @@ def fit(
 
     stop_reason: str | None = None
     # Overflow is detected explicitly (DivergenceError), so numpy's warnings are silenced.
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _blas.exclusive():
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _blas.exclusive(on_mkl):
         for epoch in range(initial_epoch, total_epochs):
             t0 = time.perf_counter()
             lr = optimizer.begin_epoch()
             # Plain SGD goes straight into the parameters: θ ← θ − η [r, 1].T @ dC_dz as one
-            # accumulating product per layer (where the products run on MKL, see _blas), without
-            # writing the gradient and reading it back. Per-step callbacks see the gradient, so
-            # they get the ordinary step.
-            eta = None if step_hooks or not _blas.accumulates(fold_work) else optimizer.descent_rate()
+            # accumulating product per layer (where MKL runs the layers' products, see _blas),
+            # without writing the gradient and reading it back. Per-step callbacks see the
+            # gradient, so they get the ordinary step.
+            eta = optimizer.descent_rate() if _blas.takes(sum(work) / len(work)) and not step_hooks else None
             if shuffle:
                 perm = _epoch_rng(seed, epoch).permutation(n)
                 np.take(X, perm, axis=0, out=Xs)
