@@ -46,12 +46,13 @@ class Trace:
     #: the views r[k] of _ones_column[k] as made, to tell whether r[k] still is one
     _views: list[np.ndarray | None] | None = field(default=None, repr=False, compare=False)
 
-    def operand(self, k: int) -> np.ndarray:
-        """The left operand of (1) and (6) for layer k: [r[k], 1] when the trace holds it (the
-        products then take [W[k]; b[k]] and [dC_dW[k]; dC_db[k]] whole), else r[k]."""
-        if self._views is not None and self._views[k] is not None and self.r[k] is self._views[k]:
-            return self._ones_column[k]
-        return self.r[k]
+    def operands(self) -> list[np.ndarray]:
+        """The left operand of (1) and (6) for each layer k = 0 … L−1: [r[k], 1] where the trace
+        holds it (the products then take [W[k]; b[k]] and [dC_dW[k]; dC_db[k]] whole), else r[k]."""
+        r, views = self.r, self._views
+        if views is None:
+            return r[:-1]
+        return [r[k] if v is None or r[k] is not v else self._ones_column[k] for k, v in enumerate(views)]
 
     @property
     def X(self) -> np.ndarray:
@@ -198,21 +199,21 @@ class Network:
 
     def _feed_forward(self, X: np.ndarray, trace: Trace) -> None:
         z, r = trace.z, trace.r
-        Wb = _stacked_parameters(self) if trace._ones_column is not None else None
-        r_k = X
-        for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
-            if Wb is not None and Wb[k] is not None and (A := trace.operand(k)) is not r_k:
-                z_next = product(A, Wb[k], out=z[k + 1])  # (1) as [r[k], 1] @ [W[k]; b[k]]
+        Wb = _stacked_parameters(self) if trace._ones_column is not None else [None] * self.L
+        layers = zip(trace.operands(), Wb, self.W, self.b, self.activations[1:])
+        for k, (A, Wb_k, W, b, f) in enumerate(layers):
+            if Wb_k is not None and A is not r[k]:
+                z_next = product(A, Wb_k, z[k + 1])  # (1) as [r[k], 1] @ [W[k]; b[k]]
             else:
-                z_next = product(r_k, W, out=z[k + 1])  # (1)
+                z_next = product(r[k], W, z[k + 1])  # (1)
                 if b is not None:
                     z_next += b
             try:
-                r_k = f(z_next, out=r[k + 1])  # (2)
+                r_next = f(z_next, out=r[k + 1])  # (2)
             except TypeError:  # an activation written as just f(z)
-                r_k = f(z_next)
-            if r_k is not r[k + 1]:  # kept in the trace's buffer, in the network's dtype
-                r_k = _copy_into(r[k + 1], r_k)
+                r_next = f(z_next)
+            if r_next is not r[k + 1]:  # kept in the trace's buffer, in the network's dtype
+                _copy_into(r[k + 1], r_next)
 
     def _empty_trace(self, n: int) -> Trace:
         dt = self.dtype
@@ -271,11 +272,12 @@ class Network:
     def _back_propagate(self, trace: Trace, grads: Gradients, input_gradient: bool, weights: bool = True) -> None:
         z, r = trace.z, trace.r
         dC_dz, dC_dr = grads.dC_dz, grads.dC_dr
-        dWb = _stacked_gradients(grads) if weights and trace._ones_column is not None else None
+        A = trace.operands()
+        dWb = _stacked_gradients(grads) if weights and trace._ones_column is not None else [None] * self.L
         W, f = self.W, self.activations
         for k in range(self.L - 1, -1, -1):
             if weights:
-                self._weight_product(trace, k, dC_dz[k + 1], grads.dC_dW[k], grads.dC_db[k], dWb)  # (6)
+                self._weight_product(r[k], A[k], dC_dz[k + 1], grads.dC_dW[k], grads.dC_db[k], dWb[k])  # (6)
             if k > 0 or input_gradient:
                 product(dC_dz[k + 1], W[k].T, out=dC_dr[k])  # (5)
             if k > 0:
@@ -287,18 +289,19 @@ class Network:
             [W[k]; b[k]] ← [W[k]; b[k]] − η [r[k], 1].T @ dC_dz[k+1]
 
         so the gradient is never written out (plain SGD; see relunet.fit)."""
-        Wb = _stacked_parameters(self) if trace._ones_column is not None else None
-        for k in range(self.L):
-            self._weight_product(trace, k, dC_dz[k + 1], self.W[k], self.b[k], Wb, alpha=-eta, beta=1.0)
+        Wb = _stacked_parameters(self) if trace._ones_column is not None else [None] * self.L
+        layers = zip(trace.r, trace.operands(), dC_dz[1:], self.W, self.b, Wb)
+        for r, A, dz, W, b, Wb_k in layers:
+            self._weight_product(r, A, dz, W, b, Wb_k, alpha=-eta, beta=1.0)
 
-    def _weight_product(self, trace, k, dC_dz_next, W, b, Wb, alpha=1.0, beta=0.0) -> None:
-        """(6) for layer k: [W; b] ← alpha [r[k], 1].T @ dC_dz[k+1] + beta [W; b], where (W, b) are
-        the gradient buffers (alpha 1, beta 0) or the parameters themselves (a folded step), and
-        Wb[k] their stacked view when the trace holds [r[k], 1]."""
-        if Wb is not None and Wb[k] is not None and (A := trace.operand(k)) is not trace.r[k]:
-            product(A.T, dC_dz_next, Wb[k], alpha, beta)  # [r[k], 1].T @ dC_dz = [dC_dW; dC_db]
+    def _weight_product(self, r, A, dC_dz_next, W, b, Wb, alpha=1.0, beta=0.0) -> None:
+        """(6) for one layer: [W; b] ← alpha [r, 1].T @ dC_dz[k+1] + beta [W; b], where (W, b) are
+        the gradient buffers (alpha 1, beta 0) or the parameters themselves (a folded step), Wb
+        their stacked view [W; b] (or None), and A the layer's operand ([r, 1] or r)."""
+        if Wb is not None and A is not r:
+            product(A.T, dC_dz_next, Wb, alpha, beta)  # [r, 1].T @ dC_dz = [dC_dW; dC_db]
             return
-        product(trace.r[k].T, dC_dz_next, W, alpha, beta)
+        product(r.T, dC_dz_next, W, alpha, beta)
         if b is not None:  # Σ over rows as ones @ dC_dz
             product(self._ones(dC_dz_next.shape[0])[None, :], dC_dz_next, b[None, :], alpha, beta)
 
