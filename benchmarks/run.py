@@ -775,7 +775,7 @@ def markdown(res: dict) -> str:
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default=str(HERE / "results"), help="folder for benchmark.json and benchmark.md")
-    p.add_argument("--repeats", type=int, default=9, help="timed rounds per workload (≥ 5)")
+    p.add_argument("--repeats", type=int, default=15, help="timed rounds per workload (≥ 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     p.add_argument("--only", default="W1,W2,W3,W4,peak,products,memory,subnormals",
                    help="comma-separated subset of W1,W2,W3,W4,peak,products,memory,subnormals")
