@@ -28,7 +28,9 @@ Workloads (float32 unless said; ReLU hidden layers, identity output, squared err
   subprocess builds the model and data, resets the kernel's resident-set high-water mark
   (/proc/self/clear_refs), takes one step, and reports peak RSS minus the RSS before the step.
 - Subnormal floats: W4's forward + backward when every activation is subnormal (inputs scaled by
-  1e-40) and with He init (the signal dies through the subnormal range), against the alive net.
+  1e-40) and with He init (the signal dies through the subnormal range), against the alive net;
+  relunet plain and inside ``rn.flush_subnormals()``, PyTorch plain and with
+  ``torch.set_flush_denormal(True)``.
 
 The run records the machine (lscpu), load averages before and after, thread counts, the BLAS and
 kernels in use (threadpoolctl, ``torch.__config__.show()``, numpy's build config) and any
@@ -559,7 +561,12 @@ def subnormals(repeats):
                 bufs["t"] = net._forward(Xc, bufs.get("t"))
                 bufs["g"] = net._backward(bufs["t"], Y, None, bufs.get("g"))
 
+        def flushed(call=call):
+            with rn.flush_subnormals():
+                call()
+
         impls[label] = call
+        impls[f"relunet flush_subnormals: {label}"] = flushed
         call()
         tiny = np.finfo(np.float32).tiny
         count = sum(int(np.count_nonzero((r != 0) & (np.abs(r) < tiny))) for r in bufs["t"].r[1:])
@@ -579,13 +586,14 @@ def subnormals(repeats):
     times = interleaved(impls, repeats, 1)
     base = float(np.median(times["alive (identity-like init)"]))
     tbase = float(np.median(times["torch: alive (identity-like init)"]))
+    bases = {"relunet flush_subnormals": base, "torch": tbase, "torch flush_denormal": tbase}
     for label in cases:
         out[label]["relunet"] = summary(times[label])
         out[label]["relunet_vs_alive"] = float(np.median(times[label])) / base
-        for prefix in ("torch", "torch flush_denormal"):
+        for prefix in ("relunet flush_subnormals", "torch", "torch flush_denormal"):
             t = times[f"{prefix}: {label}"]
             out[label][prefix] = summary(t)
-            out[label][f"{prefix}_vs_alive"] = float(np.median(t)) / tbase
+            out[label][f"{prefix}_vs_alive"] = float(np.median(t)) / bases[prefix]
     return out
 
 
@@ -752,15 +760,14 @@ def markdown(res: dict) -> str:
             "",
         ]
     if "subnormals" in res:
-        lines += ["| W4 fwd+bwd, subnormals | subnormal activations | relunet | vs alive | torch | vs alive | torch flush_denormal | vs alive |",
-                  "|---|---|---|---|---|---|---|---|"]
+        cols = ("relunet", "relunet flush_subnormals", "torch", "torch flush_denormal")
+        lines += ["| W4 fwd+bwd, subnormals | subnormal activations | " + " | ".join(f"{c} | vs alive" for c in cols) + " |",
+                  "|---" * (2 + 2 * len(cols)) + "|"]
         for label, s in res["subnormals"].items():
-            lines.append(
-                f"| {label} | {s['subnormal_activations']} of {s['entries']} | {ms(s['relunet']['median'])} | {s['relunet_vs_alive']:.2f} "
-                f"| {ms(s['torch']['median'])} | {s['torch_vs_alive']:.2f} | {ms(s['torch flush_denormal']['median'])} "
-                f"| {s['torch flush_denormal_vs_alive']:.2f} |"
-            )
-        lines.append("")
+            cells = " | ".join(f"{ms(s[c]['median'])} | {s[c + '_vs_alive']:.2f}" for c in cols)
+            lines.append(f"| {label} | {s['subnormal_activations']} of {s['entries']} | {cells} |")
+        lines += ["", "vs alive: against the same library's alive network without flushing (relunet's flushed "
+                  "rows against relunet's plain alive row).", ""]
     checks = []
     for key, w in res["workloads"].items():
         for when in ("check_before", "check_after"):

@@ -82,6 +82,19 @@ def test_train_progress_bar_goes_to_stderr(tmp_path, capsys):
     assert "test" in out and "R²" in out
 
 
+def test_train_flush_subnormals_reaches_fit(tmp_path, capsys, monkeypatch):
+    import relunet.training
+
+    seen = []
+    real_fit = relunet.training.fit
+    monkeypatch.setattr(relunet.training, "fit", lambda *a, **kw: (seen.append(kw["flush_subnormals"]), real_fit(*a, **kw))[1])
+    for flag in ([], ["--flush-subnormals"]):
+        rc, _, _ = _run(capsys, "train", "--dataset", "friedman1", "--epochs", "2", "--hidden", "4", "--quiet",
+                        "--no-plot", "--out", str(tmp_path / f"f{len(flag)}"), *flag)
+        assert rc == 0
+    assert seen == [False, True]
+
+
 # ------------------------------------------------------------------------------------ evaluate, predict
 def test_evaluate_reproduces_the_runs_test_metrics(trained, capsys):
     rc, out, _ = _run(capsys, "evaluate", str(trained / "model.safetensors"), "--dataset", "diabetes", "--json")

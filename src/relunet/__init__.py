@@ -43,6 +43,7 @@ from .training import (
 )
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 from ._blas import blas_info, set_blas
+from .subnormals import can_flush_subnormals, flush_subnormals
 
 __version__ = "0.1.0"
 
@@ -50,6 +51,8 @@ __all__ = [
     "gradflow",
     "blas_info",
     "set_blas",
+    "can_flush_subnormals",
+    "flush_subnormals",
     "SGD",
     "Adam",
     "AdamW",

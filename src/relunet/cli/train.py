@@ -89,6 +89,8 @@ def add_parser(sub) -> None:
     p.add_argument("--seed", type=non_negative_int, default=0,
                    help="seed of the weights, splits and shuffling (default 0)")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64", help="(default float64)")
+    p.add_argument("--flush-subnormals", action="store_true",
+                   help="flush subnormal floats to zero while training (faster very deep nets; x86-64 Linux)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/<dataset or CSV name>)")
     p.add_argument("--track-gradients", action="store_true",
                    help="record per-layer gradient statistics with the gradient-flow lab's recorder")
@@ -261,6 +263,7 @@ def run(args: argparse.Namespace) -> int:
             patience=max(args.patience, 1),
             restore_best=True,
             callbacks=callbacks,
+            flush_subnormals=args.flush_subnormals,
         )
     finally:
         if bar is not None:
