@@ -672,8 +672,9 @@ def verdict(value: float, rule: str, bound: float) -> str:
 def blas_line(info: dict) -> str:
     if info.get("backend") != "mkl":
         return f"numpy's BLAS for all of them (MKL not in use: {info.get('mkl_unavailable') or info.get('choice')})."
-    return (f"{info['version']}, {info['threads']} threads, for products of at least {info['min_work']} "
-            "multiply-adds; numpy's BLAS (single-threaded inside rn.fit) for the rest.")
+    return (f"{info['version']}, {info['threads']} threads ({info.get('threading')} OpenMP), for products of at "
+            f"least {info['min_work']} multiply-adds or {info.get('min_out')} results; numpy's BLAS "
+            "(single-threaded inside rn.fit where MKL runs) for the rest.")
 
 
 def markdown(res: dict) -> str:

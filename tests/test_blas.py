@@ -37,6 +37,7 @@ def backend(request):
 def fold_everything(monkeypatch):
     """Every product and sum goes to MKL (where it is in use): small nets take the folded step."""
     monkeypatch.setattr(_blas, "MIN_WORK", 0)
+    monkeypatch.setattr(_blas, "MIN_OUT", 0)
     monkeypatch.setattr(_blas, "MIN_DOT", 0)
 
 

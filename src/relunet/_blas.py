@@ -2,7 +2,7 @@
 
 Wide layers spend nearly all of a training step in these products. Where the optional package
 ``mkl`` is installed (``pip install "relunet[mkl]"``), products of at least ``MIN_WORK``
-multiply-adds go to MKL's cblas_sgemm / cblas_dgemm through ctypes; on this x86 machine they
+multiply-adds (or ``MIN_OUT`` results) go to MKL's cblas_sgemm / cblas_dgemm through ctypes; on this x86 machine they
 run the W1 products of ``benchmarks/run.py`` in three quarters of the time the OpenBLAS inside
 numpy's wheels takes. Smaller products stay with numpy, whose call costs less. Both compute the
 same products; only the order in which the sums are rounded differs. MKL's gemm also adds into
@@ -22,11 +22,14 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["product", "sum_of_squares", "takes", "exclusive", "set_blas", "blas_info", "MIN_WORK", "MIN_DOT"]
+__all__ = ["product", "sum_of_squares", "takes", "exclusive", "set_blas", "blas_info", "MIN_WORK", "MIN_OUT", "MIN_DOT"]
 
 #: multiply-adds m·n·k from which a product goes to MKL. Below about this, MKL's two threads cost
 #: more than they bring on 2 cores (a 200×100×100 step ran 1.8× slower through MKL).
 MIN_WORK = 1 << 25
+#: entries of ``out`` from which a product goes to MKL whatever its work: writing them is the cost
+#: then (a one-unit layer's dC_dr, 256 × 1024: 46 µs through MKL, 132 µs through numpy)
+MIN_OUT = 1 << 18
 #: entries from which a sum of squares goes to MKL
 MIN_DOT = 1 << 16
 
@@ -155,7 +158,7 @@ def blas_info() -> dict[str, Any]:
     if mkl is None:
         return {"backend": "numpy", "choice": _state["choice"], "mkl_unavailable": _state["error"]}
     return {"backend": "mkl", "choice": _state["choice"], "version": mkl.version, "library": mkl.path,
-            "threads": mkl.threads, "threading": mkl.layer, "min_work": MIN_WORK}
+            "threads": mkl.threads, "threading": mkl.layer, "min_work": MIN_WORK, "min_out": MIN_OUT}
 
 
 def sum_of_squares(a: np.ndarray) -> float:
@@ -190,7 +193,7 @@ def product(A: np.ndarray, B: np.ndarray, out: np.ndarray, alpha: float = 1.0, b
     if mkl is not None and A.ndim == 2 and B.ndim == 2 and out.ndim == 2:
         m, k = A.shape
         n = B.shape[1]
-        if (beta != 0.0 or m * n * k >= MIN_WORK) and A.dtype == B.dtype == out.dtype and out.dtype in mkl.gemm:
+        if (beta != 0.0 or m * n * k >= MIN_WORK or m * n >= MIN_OUT) and A.dtype == B.dtype == out.dtype and out.dtype in mkl.gemm:
             a, b = _operand(A), _operand(B)
             if (
                 a is not None
