@@ -253,7 +253,7 @@ def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with
     impls = {"relunet": r_call, "torch": t_call}
 
     # diagnostic, not judged: the same steps through the public forward/backward and SGD.step,
-    # without fit's per-step bookkeeping (loss, inf/NaN checks, the copy kept to undo an update)
+    # without fit's checks and without its folded SGD step (gradient written, then the update)
     d_net, d_opt, bufs = net.copy(), rn.SGD(lr=lr), {}
 
     def core_call():
