@@ -34,6 +34,11 @@ def backend(request):
 
 
 @pytest.fixture
+def mkl():
+    rn.set_blas("mkl")
+
+
+@pytest.fixture
 def fold_everything(monkeypatch):
     """Every product and sum goes to MKL (where it is in use): small nets take the folded step."""
     monkeypatch.setattr(_blas, "MIN_WORK", 0)
@@ -141,6 +146,10 @@ def test_the_environment_variable_chooses_the_backend(monkeypatch):
     monkeypatch.setenv("RELUNET_BLAS", "numpy")
     assert rn.blas_info()["backend"] == "numpy"
     assert rn.blas_info()["choice"] == "numpy"
+    _blas._state.update(choice=None)
+    monkeypatch.setenv("RELUNET_BLAS", "openblas")
+    with pytest.raises(ValueError, match=r"RELUNET_BLAS must be one of 'auto', 'numpy', 'mkl' \(got 'openblas'\)"):
+        rn.blas_info()
 
 
 @needs_mkl
@@ -163,6 +172,7 @@ def test_mkl_reports_itself_and_takes_the_cores_inside_exclusive():
     assert openblas_threads() == before
     with _blas.exclusive(active=False):
         assert openblas_threads() == before
+
 
 
 # ---------------------------------------------------------------------------- the folded SGD step
@@ -188,7 +198,7 @@ def test_descent_rate_is_given_only_for_plain_sgd():
 @needs_mkl
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("weights", [False, True])
-def test_the_folded_step_equals_the_ordinary_step(fold_everything, monkeypatch, bias, weights):
+def test_the_folded_step_equals_the_ordinary_step(mkl, fold_everything, monkeypatch, bias, weights):
     folded_calls = []
     descend = rn.Network._descend
     monkeypatch.setattr(rn.Network, "_descend", lambda *a: (folded_calls.append(1), descend(*a)))
@@ -215,7 +225,7 @@ def test_the_folded_step_equals_the_ordinary_step(fold_everything, monkeypatch, 
 
 
 @needs_mkl
-def test_the_folded_step_in_float32_and_without_mkl_the_same_training(fold_everything):
+def test_the_folded_step_in_float32_and_without_mkl_the_same_training(mkl, fold_everything):
     net, X, Y = _net_and_data(dtype=np.float32)
     a, b = net.copy(), net.copy()
     rn.fit(a, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=20, seed=0)
@@ -226,7 +236,7 @@ def test_the_folded_step_in_float32_and_without_mkl_the_same_training(fold_every
 
 
 @needs_mkl
-def test_a_folded_run_that_diverges_keeps_finite_parameters(fold_everything):
+def test_a_folded_run_that_diverges_keeps_finite_parameters(mkl, fold_everything):
     net, X, Y = _net_and_data(dtype=np.float32)
     with pytest.raises(rn.DivergenceError) as err:
         rn.fit(net, X * 1e3, Y, rn.SGD(lr=1e30), epochs=5, batch_size=20, seed=0)
@@ -235,7 +245,7 @@ def test_a_folded_run_that_diverges_keeps_finite_parameters(fold_everything):
 
 
 @needs_mkl
-def test_a_step_that_could_overflow_is_not_folded_and_is_undone(fold_everything, monkeypatch):
+def test_a_step_that_could_overflow_is_not_folded_and_is_undone(mkl, fold_everything, monkeypatch):
     folded_calls = []
     descend = rn.Network._descend
     monkeypatch.setattr(rn.Network, "_descend", lambda *a: (folded_calls.append(1), descend(*a)))

@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import importlib.metadata
 import os
+import threading
 from typing import Any
 
 import numpy as np
@@ -69,7 +70,7 @@ class _MKL:
         try:
             from threadpoolctl import ThreadpoolController
 
-            self.openblas = ThreadpoolController().select(internal_api="openblas")
+            self.openblas = lambda: ThreadpoolController().select(internal_api="openblas")
         except ImportError:  # then numpy's BLAS keeps its threads (see exclusive)
             self.openblas = None
 
@@ -99,7 +100,8 @@ def _find_mkl_rt() -> str:
     raise OSError("the package 'mkl' holds no libmkl_rt.so")
 
 
-_state: dict[str, Any] = {"choice": None, "mkl": None, "error": None, "exclusive": False}
+_state: dict[str, Any] = {"choice": None, "mkl": None, "error": None}
+_local = threading.local()  # depth: how many exclusive() blocks this thread is inside
 
 
 def set_blas(backend: str) -> str:
@@ -122,8 +124,11 @@ def set_blas(backend: str) -> str:
 
 def _mkl() -> _MKL | None:
     if _state["choice"] is None:
-        choice = os.environ.get("RELUNET_BLAS", "auto").strip().lower() or "auto"
-        set_blas(choice if choice in _CHOICES else "auto")
+        value = os.environ.get("RELUNET_BLAS", "auto")
+        choice = value.strip().lower() or "auto"
+        if choice not in _CHOICES:
+            raise ValueError(f"RELUNET_BLAS must be one of {', '.join(map(repr, _CHOICES))} (got {value!r})")
+        set_blas(choice)
     return _state["mkl"]
 
 
@@ -139,17 +144,21 @@ def exclusive(active: bool = True):
 
     Both libraries keep their worker threads spinning for a while after a product; on 2 cores a
     spinning OpenBLAS thread makes a following MKL product wait for a time slice (measured: steps
-    of 100-wide layers 14× slower)."""
+    of 100-wide layers 14× slower). Nested blocks in one thread limit once, at the outermost."""
     mkl = _mkl()
-    if not active or mkl is None or _state["exclusive"]:
+    if not active or mkl is None:
         yield
         return
-    _state["exclusive"] = True
+    depth = getattr(_local, "depth", 0)
+    # every OpenBLAS loaded by now: numpy's, and SciPy's own where SciPy has been imported
+    limiter = mkl.openblas().limit(limits=1) if depth == 0 and mkl.openblas is not None else None
+    _local.depth = depth + 1
     try:
-        with contextlib.nullcontext() if mkl.openblas is None else mkl.openblas.limit(limits=1):
-            yield
+        yield
     finally:
-        _state["exclusive"] = False
+        _local.depth = depth
+        if limiter is not None:
+            limiter.restore_original_limits()
 
 
 def blas_info() -> dict[str, Any]:
@@ -165,7 +174,7 @@ def sum_of_squares(a: np.ndarray) -> float:
     """Σ a² over an array as one BLAS dot: MKL's (threaded) inside :func:`exclusive`, where numpy's
     is held to one thread; numpy's elsewhere. inf or NaN as soon as any entry is."""
     flat = a.reshape(-1)
-    mkl = _state["mkl"] if _state["exclusive"] else None
+    mkl = _state["mkl"] if getattr(_local, "depth", 0) else None
     if mkl is not None and flat.size >= MIN_DOT and flat.dtype in mkl.dot and flat.flags.c_contiguous:
         return float(mkl.dot[flat.dtype](flat.size, flat.ctypes.data, 1, flat.ctypes.data, 1))
     return float(np.dot(flat, flat))
