@@ -333,3 +333,27 @@ def test_an_activation_without_out_is_written_into_the_trace_in_the_network_dtyp
     assert_matches(net, "tanh", X, Y, trace, grads)
     trace2 = net._forward(X, trace)
     assert trace2 is trace and all(a is b for a, b in zip(trace2.r[1:], buffers))
+
+
+def test_relu_step_mask_scratch_is_per_thread_and_per_shape():
+    import threading
+
+    relu = rn.ReLU()
+    ok = []
+
+    def work(seed):
+        rng = np.random.default_rng(seed)
+        for i in range(200):
+            shape = (160 + i % 11, 330)  # more shapes than the scratch keeps
+            z = rng.standard_normal(shape)
+            z[0, :3] = 0.0
+            dr = rng.standard_normal(shape)
+            got = relu.backprop(dr, z, np.maximum(z, 0), out=np.empty_like(dr))
+            ok.append(np.array_equal(got, dr * (z >= 0)))
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(ok) == 800 and all(ok)

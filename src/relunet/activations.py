@@ -12,6 +12,7 @@ differently. A new activation needs only ``__call__`` and ``derivative``.
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -105,8 +106,9 @@ class ReLU(Activation):
     def backprop(
         self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
-        # (4) with f'(z) = Step(z): the step is written into `out` as 0.0 / 1.0 straight from the
-        # sign of z (one comparison, no boolean temporary), then multiplied by dC_dr in place.
+        # (4) with f'(z) = Step(z): the step comes straight from the sign of z, as a boolean mask
+        # (a byte per entry, in a scratch buffer kept per thread) that multiplies dC_dr; 0.0 and
+        # 1.0 times dC_dr are exact, so this is the equation bit for bit.
         if out is None:
             out = np.empty_like(dC_dr)
         elif out is dC_dr or out.base is dC_dr or dC_dr.base is out or (out.base is not None and out.base is dC_dr.base):
@@ -116,13 +118,12 @@ class ReLU(Activation):
         except KeyError:
             zero = _zero(z)
         if self.step_at_zero == 1.0:
-            np.greater_equal(z, zero, out=out)  # Step(0) = 1
-        elif self.step_at_zero == 0.0:
-            np.greater(z, zero, out=out)  # Step(0) = 0
-        else:
-            np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
-            out += 1
-            out *= 0.5
+            return np.multiply(dC_dr, np.greater_equal(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 1
+        if self.step_at_zero == 0.0:
+            return np.multiply(dC_dr, np.greater(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 0
+        np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
+        out += 1
+        out *= 0.5
         return np.multiply(out, dC_dr, out=out)
 
     def params(self) -> dict[str, Any]:
@@ -254,6 +255,19 @@ class Softmax(Activation):
 
 
 _ZEROS: dict[Any, Any] = {}  # dtype → 0 of that dtype (see _zero)
+_MASKS = threading.local()  # shape → a boolean scratch array, per thread (see _mask)
+
+
+def _mask(shape: tuple[int, ...]) -> np.ndarray:
+    """A boolean scratch array of this shape for the calling thread; the last few shapes are kept
+    (a fit uses one or two: its batch size and the last, smaller batch)."""
+    masks = _MASKS.__dict__.setdefault("by_shape", {})
+    mask = masks.get(shape)
+    if mask is None:
+        if len(masks) >= 8:
+            masks.clear()
+        mask = masks[shape] = np.empty(shape, bool)
+    return mask
 
 
 def _zero(z: Any) -> Any:
