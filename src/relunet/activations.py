@@ -111,8 +111,6 @@ class ReLU(Activation):
         # 1.0 times dC_dr are exact, so this is the equation bit for bit.
         if out is None:
             out = np.empty_like(dC_dr)
-        elif out is dC_dr or out.base is dC_dr or dC_dr.base is out or (out.base is not None and out.base is dC_dr.base):
-            return np.multiply(dC_dr, self.derivative(z), out=out)  # out may share dC_dr's memory
         try:
             zero = _ZEROS[z.dtype]
         except KeyError:
@@ -121,6 +119,8 @@ class ReLU(Activation):
             return np.multiply(dC_dr, np.greater_equal(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 1
         if self.step_at_zero == 0.0:
             return np.multiply(dC_dr, np.greater(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 0
+        if _may_overlap(out, dC_dr):  # the step cannot be written into out first
+            return np.multiply(dC_dr, self.derivative(z), out=out)
         np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
         out += 1
         out *= 0.5
@@ -252,6 +252,11 @@ class Softmax(Activation):
         # dC/dz_j = p_j (dC/dp_j − Σ_i p_i dC/dp_i): the full Jacobian–vector product.
         inner = np.sum(dC_dr * r, axis=1, keepdims=True)
         return np.multiply(r, dC_dr - inner, out=out)
+
+
+def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """A cheap test for arrays that are, or are views of, the same memory."""
+    return a is b or a.base is b or b.base is a or (a.base is not None and a.base is b.base)
 
 
 _ZEROS: dict[Any, Any] = {}  # dtype → 0 of that dtype (see _zero)

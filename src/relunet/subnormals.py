@@ -65,8 +65,9 @@ def flush_subnormals() -> Iterator[None]:
     (also after an exception), the two modes are as they were. Raises OSError off x86-64 Linux."""
     libm = _libm()
     env = ctypes.create_string_buffer(_FENV_BYTES)
-    before = _mxcsr(libm, env) & _FTZ_DAZ
-    _set_mxcsr(libm, env, _mxcsr(libm, env) | _FTZ_DAZ)
+    mxcsr = _mxcsr(libm, env)
+    before = mxcsr & _FTZ_DAZ
+    _set_mxcsr(libm, env, mxcsr | _FTZ_DAZ)
     try:
         yield
     finally:

@@ -339,6 +339,21 @@ def _operand_sum_of_squares(net: Network, trace: Trace) -> float:
     return _sum_of_squares([X, trace._hidden_flat]) + (X.shape[0] if net.bias else 0)
 
 
+def _folded_step(net, trace, Yb, wb, ebuf: _ErrorBuffers, eta: float, headroom: float) -> float | None:
+    """Plain SGD folded into (6) (Network._descend), if it provably keeps θ finite: returns the
+    bound on ‖Δθ‖ of the step taken, or None (nothing changed) when the bound is not below
+    ``headroom``, the distance from the bound on ‖θ‖ to the edge of the float range.
+
+    Every |Δθ_i| and ‖Δθ‖ itself are at most η ‖[r[k], 1]‖ ‖dC_dz[k+1]‖ summed in quadrature over
+    layers (Cauchy–Schwarz): below the headroom the step can neither overflow nor meet inf/NaN."""
+    errors = net._backward(trace, Yb, wb, ebuf.grads, weights=False)  # (3)-(5)
+    bound = eta * math.sqrt(_operand_sum_of_squares(net, trace) * _sum_of_squares([ebuf.flat]))
+    if not bound < headroom:  # also inf and NaN
+        return None
+    net._descend(trace, errors.dC_dz, eta)  # (6) and θ ← θ − η g together
+    return bound
+
+
 def _locate(net: Network, trace: Trace, grads: Gradients | None, loss: float) -> tuple[str, int, str]:
     """(where, layer, quantity) of the first non-finite value along the step's computation."""
     for k in range(1, net.L + 1):
@@ -490,6 +505,7 @@ def fit(
     # multiply-adds of each layer's products: MKL takes the big ones (see _blas)
     work = [bs * (a + net.bias) * b for a, b in zip(net.sizes[:-1], net.sizes[1:])]
     on_mkl = _blas.takes(max(work))
+    can_fold = _blas.takes(sum(work) / len(work)) and not step_hooks
     val_trace: Trace | None = None
     best_params = [np.empty_like(p) for p in params] if early_stopping and restore_best else None
 
@@ -510,7 +526,7 @@ def fit(
             # accumulating product per layer (where MKL runs the layers' products, see _blas),
             # without writing the gradient and reading it back. Per-step callbacks see the
             # gradient, so they get the ordinary step.
-            eta = optimizer.descent_rate() if _blas.takes(sum(work) / len(work)) and not step_hooks else None
+            eta = optimizer.descent_rate() if can_fold else None
             if shuffle:
                 perm = _epoch_rng(seed, epoch).permutation(n)
                 np.take(X, perm, axis=0, out=Xs)
@@ -533,49 +549,44 @@ def fit(
                 loss = float(net._loss(trace, Yb, wb))
                 if not math.isfinite(loss):
                     _diverged(net, trace, None, loss, epoch, batch, step, history)
+                bound = None
                 if eta is not None:
-                    ebuf = error_bufs.get(nb) or error_bufs.setdefault(nb, _ErrorBuffers(net, nb))
-                    errors = net._backward(trace, Yb, wb, ebuf.grads, weights=False)  # (3)-(5)
-                    # Every |Δθ_i| and ‖Δθ‖ itself are at most η ‖[r[k], 1]‖ ‖dC_dz[k+1]‖ summed in
-                    # quadrature over layers (Cauchy–Schwarz), so below this bound the step can
-                    # neither overflow nor meet inf/NaN; otherwise the ordinary step runs instead.
-                    bound = eta * math.sqrt(_operand_sum_of_squares(net, trace) * _sum_of_squares([ebuf.flat]))
-                    if math.isfinite(bound) and theta_norm + bound < safe:
-                        net._descend(trace, errors.dC_dz, eta)  # (6) and θ ← θ − η g together
-                        optimizer.count_step()
-                        theta_norm += bound
-                        step += 1
-                        loss_sum += loss * wsum
-                        weight_sum += wsum
-                        continue
-                buf = grad_bufs.get(nb)
-                if buf is None:
-                    # without per-step callbacks nobody reads the per-layer errors after the step
-                    buf = grad_bufs[nb] = _GradientBuffers(net, nb, lean=not step_hooks)
-                grads = net._backward(trace, Yb, wb, buf.grads)  # (3)-(6)
-                g = buf.params if grads is buf.grads else grads.parameters()
-                g_arrays = buf.arrays(grads)
-                g2 = _sum_of_squares(g_arrays)
-                if not _all_finite(g_arrays, g2):
-                    full = net._backward(trace, Yb, wb)  # every layer's dC_dz kept, to find the first
-                    _diverged(net, trace, full, loss, epoch, batch, step, history)
-                g_norm = math.sqrt(g2) if math.isfinite(g2) else math.inf
-                undo = not theta_norm + optimizer.max_update(g_norm, theta_norm) < safe
-                if undo:
-                    theta_before = theta_before or [np.empty_like(a) for a in theta]
-                    for keep, a in zip(theta_before, theta):
-                        np.copyto(keep, a)
-                optimizer.step(params, g)
-                theta2 = _sum_of_squares(theta)
-                theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
-                if not _all_finite(theta, theta2):
-                    layer, quantity = _first_non_finite_parameter(net)
+                    ebuf = error_bufs.get(nb)
+                    if ebuf is None:
+                        ebuf = error_bufs[nb] = _ErrorBuffers(net, nb)
+                    bound = _folded_step(net, trace, Yb, wb, ebuf, eta, safe - theta_norm)
+                if bound is not None:
+                    optimizer.count_step()
+                    theta_norm += bound
+                else:
+                    buf = grad_bufs.get(nb)
+                    if buf is None:
+                        # without per-step callbacks nobody reads the per-layer errors after the step
+                        buf = grad_bufs[nb] = _GradientBuffers(net, nb, lean=not step_hooks)
+                    grads = net._backward(trace, Yb, wb, buf.grads)  # (3)-(6)
+                    g = buf.params if grads is buf.grads else grads.parameters()
+                    g_arrays = buf.arrays(grads)
+                    g2 = _sum_of_squares(g_arrays)
+                    if not _all_finite(g_arrays, g2):
+                        full = net._backward(trace, Yb, wb)  # every layer's dC_dz kept, to find the first
+                        _diverged(net, trace, full, loss, epoch, batch, step, history)
+                    g_norm = math.sqrt(g2) if math.isfinite(g2) else math.inf
+                    undo = not theta_norm + optimizer.max_update(g_norm, theta_norm) < safe
                     if undo:
-                        for a, keep in zip(theta, theta_before):
-                            np.copyto(a, keep)
-                    err = DivergenceError(epoch, batch, step + 1, "update", layer, quantity)
-                    err.history = history
-                    raise err
+                        theta_before = theta_before or [np.empty_like(a) for a in theta]
+                        for keep, a in zip(theta_before, theta):
+                            np.copyto(keep, a)
+                    optimizer.step(params, g)
+                    theta2 = _sum_of_squares(theta)
+                    theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
+                    if not _all_finite(theta, theta2):
+                        layer, quantity = _first_non_finite_parameter(net)
+                        if undo:
+                            for a, keep in zip(theta, theta_before):
+                                np.copyto(a, keep)
+                        err = DivergenceError(epoch, batch, step + 1, "update", layer, quantity)
+                        err.history = history
+                        raise err
                 step += 1
                 loss_sum += loss * wsum
                 weight_sum += wsum
