@@ -672,9 +672,15 @@ def verdict(value: float, rule: str, bound: float) -> str:
 def blas_line(info: dict) -> str:
     if info.get("backend") != "mkl":
         return f"numpy's BLAS for all of them (MKL not in use: {info.get('mkl_unavailable') or info.get('choice')})."
+    relu = info.get("relu_passes") or {}
+    if relu.get("compiled"):
+        passes = (f"ReLU's passes over arrays of at least {relu['min_size']} entries inside rn.fit on MKL's "
+                  f"OpenMP threads (numba {relu['numba']}), numpy's elsewhere.")
+    else:
+        passes = f"ReLU's passes through numpy ({relu.get('unavailable') or 'threaded kernels not used'})."
     return (f"{info['version']}, {info['threads']} threads ({info.get('threading')} OpenMP), for products of at "
             f"least {info['min_work']} multiply-adds or {info.get('min_out')} results; numpy's BLAS "
-            "(single-threaded inside rn.fit where MKL runs) for the rest.")
+            f"(single-threaded inside rn.fit where MKL runs) for the rest. {passes}")
 
 
 def markdown(res: dict) -> str:
@@ -841,6 +847,9 @@ def main(argv=None) -> int:
         res["subnormals"] = subnormals(max(3, args.repeats // 2))
         log("subnormals done")
     res["loadavg_after"] = os.getloadavg()
+    from relunet import blas_info
+
+    res["environment"]["relunet_blas"] = blas_info()  # after the runs: whether the ReLU kernels compiled
     res["seconds"] = time.perf_counter() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

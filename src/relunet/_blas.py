@@ -23,7 +23,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["product", "sum_of_squares", "takes", "exclusive", "set_blas", "blas_info", "MIN_WORK", "MIN_OUT", "MIN_DOT"]
+__all__ = ["product", "sum_of_squares", "takes", "exclusive", "owns_threads", "set_blas", "blas_info", "MIN_WORK",
+           "MIN_OUT", "MIN_DOT"]
 
 #: multiply-adds m·n·k from which a product goes to MKL. Below about this, MKL's two threads cost
 #: more than they bring on 2 cores (a 200×100×100 step ran 1.8× slower through MKL).
@@ -161,13 +162,24 @@ def exclusive(active: bool = True):
             limiter.restore_original_limits()
 
 
+def owns_threads() -> bool:
+    """Whether the calling thread is inside :func:`exclusive` with MKL's products on GNU OpenMP,
+    whose team other OpenMP work (relunet._kernels) can then share."""
+    mkl = _state["mkl"]
+    return mkl is not None and mkl.layer == "gnu" and getattr(_local, "depth", 0) > 0
+
+
 def blas_info() -> dict[str, Any]:
-    """Which backend runs the products: name, and for MKL its version, library and threads."""
+    """Which backend runs the products: name, and for MKL its version, library and threads; and
+    under "relu_passes" whether ReLU's passes of wide layers share MKL's threads (relunet._kernels)."""
+    from . import _kernels
+
     mkl = _mkl()
     if mkl is None:
         return {"backend": "numpy", "choice": _state["choice"], "mkl_unavailable": _state["error"]}
     return {"backend": "mkl", "choice": _state["choice"], "version": mkl.version, "library": mkl.path,
-            "threads": mkl.threads, "threading": mkl.layer, "min_work": MIN_WORK, "min_out": MIN_OUT}
+            "threads": mkl.threads, "threading": mkl.layer, "min_work": MIN_WORK, "min_out": MIN_OUT,
+            "relu_passes": _kernels.info()}
 
 
 def sum_of_squares(a: np.ndarray) -> float:
