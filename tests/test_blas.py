@@ -1,6 +1,7 @@
 """The products' backends (relunet._blas) and the folded SGD step compute the plain equations."""
 
 import math
+import sys
 
 import numpy as np
 import pytest
@@ -172,6 +173,20 @@ def test_mkl_reports_itself_and_takes_the_cores_inside_exclusive():
     assert openblas_threads() == before
     with _blas.exclusive(active=False):
         assert openblas_threads() == before
+
+
+@needs_mkl
+def test_the_openblas_libraries_are_looked_up_again_after_an_import(monkeypatch):
+    import types
+
+    rn.set_blas("mkl")
+    mkl = _blas._state["mkl"]
+    found = mkl.openblas()
+    assert mkl.openblas() is found  # the memory map is not read on every fit
+    monkeypatch.setitem(sys.modules, "relunet_probe_module", types.ModuleType("relunet_probe_module"))
+    again = mkl.openblas()
+    assert again is not found
+    assert [c.filepath for c in again.lib_controllers] == [c.filepath for c in found.lib_controllers]
 
 
 

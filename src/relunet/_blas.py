@@ -18,6 +18,7 @@ import contextlib
 import ctypes
 import importlib.metadata
 import os
+import sys
 import threading
 from typing import Any
 
@@ -71,9 +72,20 @@ class _MKL:
         try:
             from threadpoolctl import ThreadpoolController
 
-            self.openblas = lambda: ThreadpoolController().select(internal_api="openblas")
+            self.controller = ThreadpoolController
         except ImportError:  # then numpy's BLAS keeps its threads (see exclusive)
-            self.openblas = None
+            self.controller = None
+        self._openblas: tuple[int, Any] = (-1, None)
+
+    def openblas(self) -> Any:
+        """Every OpenBLAS loaded by now (numpy's, and SciPy's own where SciPy has been imported),
+        as a threadpoolctl selection, or None. Finding them reads the process's memory map (about
+        3 ms), so they are looked up again only after new imports, which is how another arrives."""
+        if self.controller is None:
+            return None
+        if self._openblas[0] != len(sys.modules):
+            self._openblas = (len(sys.modules), self.controller().select(internal_api="openblas"))
+        return self._openblas[1]
 
 
 def _threading_layer(folder: str) -> str:
@@ -151,8 +163,8 @@ def exclusive(active: bool = True):
         yield
         return
     depth = getattr(_local, "depth", 0)
-    # every OpenBLAS loaded by now: numpy's, and SciPy's own where SciPy has been imported
-    limiter = mkl.openblas().limit(limits=1) if depth == 0 and mkl.openblas is not None else None
+    openblas = mkl.openblas() if depth == 0 else None
+    limiter = openblas.limit(limits=1) if openblas is not None else None
     _local.depth = depth + 1
     try:
         yield
