@@ -1,5 +1,5 @@
-"""ReLU's threaded passes (relunet._kernels) compute numpy's passes bit for bit, and run only where
-they may: wide arrays, inside a fit whose products MKL runs on GNU OpenMP."""
+"""ReLU's compiled passes (relunet._kernels) compute numpy's passes bit for bit, on one thread
+anywhere and on two inside a fit whose products MKL runs on GNU OpenMP; and run only where they may."""
 
 import numpy as np
 import pytest
@@ -17,19 +17,36 @@ def _mkl_on_gnu_openmp() -> bool:
         return False
 
 
-pytestmark = pytest.mark.skipif(not _mkl_on_gnu_openmp(), reason="MKL on GNU OpenMP is not available")
+MKL_GNU = _mkl_on_gnu_openmp()
 SPECIAL = [-0.0, 0.0, np.nan, -np.nan, -1.0, 2.0, np.inf, -np.inf, 1e-45, -1e-45]
+WHERE = ["one thread", pytest.param("threaded", marks=pytest.mark.skipif(not MKL_GNU, reason="no MKL on GNU OpenMP"))]
 
 
 @pytest.fixture(autouse=True)
 def restore_backend(monkeypatch):
     monkeypatch.setattr(_blas, "_state", dict(_blas._state))
-    rn.set_blas("mkl")
 
 
 @pytest.fixture
-def small_arrays_too(monkeypatch):
-    monkeypatch.setattr(_kernels, "MIN_SIZE", 0)
+def where(request, monkeypatch):
+    """A context in which the kernels of ``request.param`` run, even on small arrays."""
+    if request.param == "threaded":
+        rn.set_blas("mkl")
+        monkeypatch.setattr(_kernels, "MIN_THREADED", 0)
+        return _blas.exclusive
+    return lambda: _blas.exclusive(active=False)
+
+
+def _switch_off(monkeypatch):
+    """numpy runs every pass, as without numba."""
+    monkeypatch.setattr(_kernels, "_serial", None)
+    monkeypatch.setattr(_kernels, "_threaded", None)
+    monkeypatch.setattr(_kernels, "_state", {"error": "switched off", "threaded_error": None})
+
+
+@pytest.fixture
+def no_kernels(monkeypatch):
+    _switch_off(monkeypatch)
 
 
 def _with_specials(rng, shape, dtype, every):
@@ -46,35 +63,36 @@ def _same_bits(a, b):
     assert np.array_equal(a[~nan].view(f"u{a.itemsize}"), b[~nan].view(f"u{b.itemsize}"))
 
 
+@pytest.mark.parametrize("where", WHERE, indirect=True)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("padded", [False, True])
-def test_relu_is_numpys_maximum_bit_for_bit(small_arrays_too, dtype, padded):
+def test_relu_is_numpys_maximum_bit_for_bit(where, dtype, padded):
     z = _with_specials(np.random.default_rng(0), (37, 50), dtype, 3)
     out = np.full((37, 51), 7.0, dtype)[:, :50] if padded else np.empty_like(z)
-    with _blas.exclusive():
-        assert _kernels.takes(z, out)
-        rn.ReLU()(z, out=out)
+    with where():
+        assert _kernels.relu(z, out) is out
     _same_bits(out, np.maximum(z, dtype(0)))
     assert np.signbit(out[z == 0]).sum() == 0  # max(±0, 0) is +0, as numpy gives it
     if padded:
         assert np.all(out.base[:, 50] == 7.0)  # the padding is not written
 
 
+@pytest.mark.parametrize("where", WHERE, indirect=True)
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("step_at_zero", [1.0, 0.0, 0.5])
 @pytest.mark.parametrize("in_place", [False, True])
-def test_step_times_is_numpys_backprop_bit_for_bit(small_arrays_too, dtype, step_at_zero, in_place):
+def test_step_times_is_numpys_backprop_bit_for_bit(where, monkeypatch, dtype, step_at_zero, in_place):
     rng = np.random.default_rng(1)
     z = _with_specials(rng, (41, 33), dtype, 4)
     dC_dr = _with_specials(rng, (41, 33), dtype, 7)
     f = rn.ReLU(step_at_zero=step_at_zero)
-    with np.errstate(invalid="ignore"):
-        expected = f.backprop(dC_dr, z, np.maximum(z, 0))  # numpy: outside exclusive()
-        out = dC_dr.copy() if in_place else np.empty_like(dC_dr)
-        with _blas.exclusive():
-            assert _kernels.takes(z, out, out)
-            got = f.backprop(out if in_place else dC_dr, z, None, out=out)
+    out = dC_dr.copy() if in_place else np.empty_like(dC_dr)
+    with where():
+        got = _kernels.step_times(out if in_place else dC_dr, z, step_at_zero, out)
     assert got is out
+    _switch_off(monkeypatch)
+    with np.errstate(invalid="ignore"):
+        expected = f.backprop(dC_dr, z, np.maximum(z, 0))  # numpy's passes
     _same_bits(got, expected)
     # and the equation itself: dC_dr × Step(z), Step(0) = step_at_zero
     step = np.where(z > 0, 1.0, np.where(z < 0, 0.0, step_at_zero))
@@ -82,46 +100,70 @@ def test_step_times_is_numpys_backprop_bit_for_bit(small_arrays_too, dtype, step
     np.testing.assert_array_equal(got[finite], (dC_dr[finite] * step[finite]).astype(dtype))
 
 
-def test_the_kernels_run_only_where_they_may(monkeypatch):
-    wide = np.zeros((256, 256), np.float32)
-    out = np.zeros_like(wide)
-    assert not _kernels.takes(wide, out)  # outside exclusive(): numpy's threads may be running
+def test_numpy_runs_what_the_kernels_cannot():
+    z = np.zeros((40, 30), np.float32)
+    out = np.zeros_like(z)
+    assert _kernels.relu(z, out) is out and _kernels.relu(z, z) is z  # in place is fine
+    assert _kernels.relu(z, out.astype(np.float64)) is None  # dtypes differ
+    assert _kernels.relu(z.astype(np.int32), out.astype(np.int32)) is None
+    assert _kernels.relu(z.astype(np.float16), out.astype(np.float16)) is None
+    assert _kernels.relu(z.reshape(-1), out.reshape(-1)) is None  # not 2-D
+    assert _kernels.relu(z[:20], out) is None  # shapes differ
+    shifted = np.zeros((41, 30), np.float32)
+    assert _kernels.relu(shifted[1:], shifted[:-1]) is None  # the output overlaps the input
+    assert _kernels.step_times(shifted[1:], z, 1.0, shifted[:-1]) is None
+    readonly = out.copy()
+    readonly.flags.writeable = False
+    assert _kernels.relu(z, readonly) is None
+    # and ReLU then takes numpy's path, with the same result
+    f = rn.ReLU()
+    a = np.arange(-6.0, 6.0).reshape(3, 4)
+    np.testing.assert_array_equal(f(a.astype(np.float16), out=np.empty((3, 4), np.float16)), np.maximum(a, 0))
+
+
+@pytest.mark.skipif(not MKL_GNU, reason="no MKL on GNU OpenMP")
+def test_two_threads_only_for_wide_arrays_inside_a_fit_on_mkl():
+    wide, narrow = 1 << 16, (1 << 16) - 1
+    rn.set_blas("mkl")
+    assert _kernels._kernels(wide) is _kernels._serial  # outside exclusive(): numpy's threads may be running
     with _blas.exclusive():
-        assert _kernels.takes(wide, out)
-        assert not _kernels.takes(wide[:100], out[:100])  # below MIN_SIZE
-        assert not _kernels.takes(wide, out.astype(np.float64))  # dtypes differ
-        assert not _kernels.takes(wide.astype(np.int32), out.astype(np.int32))
-        assert not _kernels.takes(wide.reshape(-1), out.reshape(-1))  # not 2-D
-        shifted = np.zeros((257, 256), np.float32)
-        assert not _kernels.takes(shifted[1:], wide, shifted[:-1])  # the output overlaps an input
-        assert _kernels.takes(wide, out, out)  # but may be one of them
-        readonly = out.copy()
-        readonly.flags.writeable = False
-        assert not _kernels.takes(wide, readonly)
+        assert _kernels._kernels(wide) is _kernels._threaded is not None
+        assert _kernels._kernels(narrow) is _kernels._serial is not None
     with _blas.exclusive(active=False):
-        assert not _kernels.takes(wide, out)
+        assert _kernels._kernels(wide) is _kernels._serial
     rn.set_blas("numpy")
     with _blas.exclusive():
-        assert not _kernels.takes(wide, out)
+        assert _kernels._kernels(wide) is _kernels._serial
     info = _kernels.info()
-    assert info["compiled"] and info["unavailable"] is None
+    assert info["one_thread"] and info["threaded"] and info["unavailable"] is None
+    assert rn.blas_info().get("relu_passes", info) == info
 
 
-def test_a_fit_with_the_kernels_equals_one_without(monkeypatch):
-    """Wide enough that MKL runs the products and the kernels run ReLU (64 × 1024 entries)."""
-    passes = []
-    relu, step_times = _kernels.relu, _kernels.step_times
-    monkeypatch.setattr(_kernels, "relu", lambda *a: (passes.append("relu"), relu(*a))[1])
-    monkeypatch.setattr(_kernels, "step_times", lambda *a: (passes.append("step"), step_times(*a))[1])
+def test_without_numba_numpy_runs_the_passes_and_says_why(no_kernels):
+    z = np.zeros((4, 3))
+    assert _kernels.relu(z, np.empty_like(z)) is None
+    assert _kernels.info()["unavailable"] == "switched off"
+    np.testing.assert_array_equal(rn.ReLU()(np.array([[-1.0, 2.0]]), out=np.empty((1, 2))), [[0.0, 2.0]])
+
+
+@pytest.mark.parametrize("sizes,batch", [([32, 1024, 1024, 1], 64), ([8, 30, 30, 30, 2], 16)])
+def test_a_fit_with_the_kernels_equals_one_without(monkeypatch, sizes, batch):
+    """Wide (MKL runs the products and, where it does, two threads the passes) and narrow."""
+    calls = []
+    for name in ("relu", "step_times"):
+        kernel = getattr(_kernels, name)
+        monkeypatch.setattr(_kernels, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
     rng = np.random.default_rng(2)
-    net = rn.Network([32, 1024, 1024, 1], dtype=np.float32, seed=0)
-    X = rng.standard_normal((128, 32)).astype(np.float32)
-    Y = X[:, :1] ** 2
+    net = rn.Network(sizes, dtype=np.float32, seed=0)
+    X = rng.standard_normal((4 * batch, sizes[0])).astype(np.float32)
+    Y = X[:, :sizes[-1]] ** 2
     a, b = net.copy(), net.copy()
-    rn.fit(a, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=64, seed=1)
-    assert passes.count("relu") == 2 * 2 * 2 and passes.count("step") == 2 * 2 * 2
-    monkeypatch.setattr(_kernels, "MIN_SIZE", 1 << 40)
-    rn.fit(b, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=64, seed=1)
-    assert len(passes) == 16
+    rn.fit(a, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
+    hidden = len(sizes) - 2
+    if sizes[1] == 1024:  # wide: the passes ran on two threads where MKL runs on GNU OpenMP
+        assert _kernels.info()["threaded"] == MKL_GNU
+    assert calls.count("relu") == calls.count("step_times") == 2 * 4 * hidden
+    _switch_off(monkeypatch)
+    rn.fit(b, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(p, q)

@@ -93,8 +93,8 @@ class ReLU(Activation):
         self.step_at_zero = _check_step_at_zero(step_at_zero)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        if out is not None and _kernels.takes(z, out):  # wide layers inside a fit on MKL
-            return _kernels.relu(z, out)
+        if out is not None and (r := _kernels.relu(z, out)) is not None:  # compiled, where numba is
+            return r
         try:
             zero = _ZEROS[z.dtype]
         except (KeyError, AttributeError):
@@ -115,8 +115,8 @@ class ReLU(Activation):
         # 1.0 times dC_dr are exact, so this is the equation bit for bit.
         if out is None:
             out = np.empty_like(dC_dr)
-        if _kernels.takes(z, dC_dr, out):  # wide layers inside a fit on MKL
-            return _kernels.step_times(dC_dr, z, self.step_at_zero, out)
+        if (dC_dz := _kernels.step_times(dC_dr, z, self.step_at_zero, out)) is not None:  # compiled
+            return dC_dz
         try:
             zero = _ZEROS[z.dtype]
         except KeyError:
@@ -125,7 +125,7 @@ class ReLU(Activation):
             return np.multiply(dC_dr, np.greater_equal(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 1
         if self.step_at_zero == 0.0:
             return np.multiply(dC_dr, np.greater(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 0
-        if _may_overlap(out, dC_dr):  # the step cannot be written into out first
+        if _kernels.may_overlap(out, dC_dr):  # the step cannot be written into out first
             return np.multiply(dC_dr, self.derivative(z), out=out)
         np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
         out += 1
@@ -258,11 +258,6 @@ class Softmax(Activation):
         # dC/dz_j = p_j (dC/dp_j − Σ_i p_i dC/dp_i): the full Jacobian–vector product.
         inner = np.sum(dC_dr * r, axis=1, keepdims=True)
         return np.multiply(r, dC_dr - inner, out=out)
-
-
-def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """A cheap test for arrays that are, or are views of, the same memory."""
-    return a is b or a.base is b or b.base is a or (a.base is not None and a.base is b.base)
 
 
 _ZEROS: dict[Any, Any] = {}  # dtype → 0 of that dtype (see _zero)
