@@ -42,35 +42,59 @@ _serial: tuple[Any, Any] | None = None  # (relu, step_times), compiled on first 
 _threaded: tuple[Any, Any] | None = None
 
 
-def _relu(z, zero, out):  # (2): out = max(z, 0), +0 for ±0, NaN kept
-    n, m = z.shape
-    for i in prange(n):
-        for j in range(m):
-            v = z[i, j]
-            out[i, j] = zero if v <= zero else v
-
-
-def _step_times(dC_dr, z, at_zero, at_nan, out):  # (4): out = dC_dr * Step(z)
-    n, m = z.shape
-    one, nil = at_zero - at_zero + 1, at_zero - at_zero
-    for i in prange(n):
-        for j in range(m):
-            v = z[i, j]
-            step = one if v > nil else (nil if v < nil else (at_zero if v == nil else at_nan))
-            out[i, j] = dC_dr[i, j] * step
-
-
-prange = range  # numba.prange once numba is imported: the rows are split among the threads
-
-
 def _compile(parallel: bool) -> tuple[Any, Any]:
-    global prange
+    """(relu, step_times) compiled, on one thread or split by rows among OpenMP's threads. Each
+    returns False, untouched, where the shapes differ or the output partly overlaps an input."""
     import numba
+    from numba import njit, prange
 
-    prange = numba.prange
     if parallel and numba.config.THREADING_LAYER == "default":
         numba.config.THREADING_LAYER = "omp"
-    relu, step_times = (numba.njit(parallel=parallel)(f) for f in (_relu, _step_times))
+
+    @njit
+    def span(a):  # [first, last) byte that a's entries occupy
+        lo = hi = a.ctypes.data
+        for d in range(a.ndim):
+            reach = (a.shape[d] - 1) * a.strides[d]
+            if reach < 0:
+                lo += reach
+            else:
+                hi += reach
+        return lo, hi + a.itemsize
+
+    @njit
+    def can_write(a, out):  # same shape, and out is a (read, then written) or lies apart from it
+        if a.shape != out.shape:
+            return False
+        if a.ctypes.data == out.ctypes.data and a.strides == out.strides:
+            return True
+        (a_lo, a_hi), (o_lo, o_hi) = span(a), span(out)
+        return a.size == 0 or a_hi <= o_lo or o_hi <= a_lo
+
+    @njit(parallel=parallel)
+    def relu(z, zero, out):  # (2): out = max(z, 0), +0 for ±0, NaN kept
+        if not can_write(z, out):
+            return False
+        n, m = z.shape
+        for i in prange(n):
+            for j in range(m):
+                v = z[i, j]
+                out[i, j] = zero if v <= zero else v
+        return True
+
+    @njit(parallel=parallel)
+    def step_times(dC_dr, z, at_zero, at_nan, out):  # (4): out = dC_dr * Step(z)
+        if not (can_write(z, out) and can_write(dC_dr, out)):
+            return False
+        n, m = z.shape
+        one, nil = at_zero - at_zero + 1, at_zero - at_zero
+        for i in prange(n):
+            for j in range(m):
+                v = z[i, j]
+                step = one if v > nil else (nil if v < nil else (at_zero if v == nil else at_nan))
+                out[i, j] = dC_dr[i, j] * step
+        return True
+
     if parallel:
         z = np.zeros((2, 2), np.float32)
         relu(z, np.float32(0), z)  # launches the threading layer, to learn which one runs
@@ -111,33 +135,30 @@ def may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
     return a is b or a.base is b or b.base is a or (a.base is not None and a.base is b.base)
 
 
-def _fits(z: np.ndarray, out: np.ndarray) -> bool:
-    """Whether z and out are 2-D arrays of one compiled dtype and shape, and out is writeable and
-    is z or does not overlap it (then each entry is read before it is written)."""
-    return (z.dtype in _ZERO and out.dtype is z.dtype and out.shape == z.shape and z.ndim == 2
-            and (z is out or not may_overlap(z, out)) and out.flags.writeable)
+def _typed(z: np.ndarray, out: np.ndarray) -> bool:
+    """2-D arrays of one dtype the kernels are compiled for, out writeable (the kernels check the
+    shapes and overlap themselves, for less than numpy's checks cost)."""
+    return out.dtype is z.dtype and z.ndim == 2 == out.ndim and z.dtype in _ZERO and out.flags.writeable
 
 
 def relu(z: np.ndarray, out: np.ndarray) -> np.ndarray | None:
     """(2) for ReLU: out (n, m) = max(z, 0); None where numpy must run it."""
-    if not _fits(z, out) or (kernels := _kernels(z.size)) is None:
+    if not _typed(z, out) or (kernels := _kernels(z.size)) is None:
         return None
-    kernels[0](z, _ZERO[z.dtype], out)
-    return out
+    return out if kernels[0](z, _ZERO[z.dtype], out) else None
 
 
 def step_times(dC_dr: np.ndarray, z: np.ndarray, at_zero: float, out: np.ndarray) -> np.ndarray | None:
     """(4) for ReLU: out (n, m) = dC_dr * Step(z), Step(0) = ``at_zero``; None where numpy must
     run it. Step(NaN) is 0 where Step(0) is 0 or 1 (numpy's z > 0 and z ≥ 0) and NaN where it is
     ½ (numpy's (sign(z) + 1) / 2)."""
-    if not (_fits(z, out) and _fits(dC_dr, out)) or (kernels := _kernels(z.size)) is None:
+    if not (_typed(z, out) and dC_dr.dtype is z.dtype and dC_dr.ndim == 2) or (kernels := _kernels(z.size)) is None:
         return None
     steps = _STEPS.get((z.dtype, at_zero))
     if steps is None:
         t = z.dtype.type
         steps = _STEPS[z.dtype, at_zero] = (t(at_zero), t(np.nan if at_zero == 0.5 else 0))
-    kernels[1](dC_dr, z, *steps, out)
-    return out
+    return out if kernels[1](dC_dr, z, *steps, out) else None
 
 
 def info() -> dict[str, Any]:
