@@ -223,10 +223,17 @@ def product(A: np.ndarray, B: np.ndarray, out: np.ndarray, alpha: float = 1.0, b
     row-major ``out``; anything else goes to numpy (np.dot, else np.matmul), where alpha and beta
     cost a temporary; so an accumulating product (beta ≠ 0) goes to MKL whatever its size."""
     mkl = _state["mkl"] if _state["choice"] is not None else _mkl()
-    if mkl is not None and A.ndim == 2 and B.ndim == 2 and out.ndim == 2:
+    # the size test first: most products of narrow layers go to numpy, and should learn it fast
+    if (
+        mkl is not None
+        and out.ndim == 2
+        and (beta != 0.0 or out.size >= MIN_OUT or A.size * out.shape[1] >= MIN_WORK)
+        and A.ndim == 2
+        and B.ndim == 2
+    ):
         m, k = A.shape
         n = B.shape[1]
-        if (beta != 0.0 or m * n * k >= MIN_WORK or m * n >= MIN_OUT) and A.dtype == B.dtype == out.dtype and out.dtype in mkl.gemm:
+        if A.dtype == B.dtype == out.dtype and out.dtype in mkl.gemm:
             a, b = _operand(A), _operand(B)
             if (
                 a is not None
