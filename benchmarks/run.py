@@ -670,14 +670,15 @@ def verdict(value: float, rule: str, bound: float) -> str:
 
 
 def blas_line(info: dict) -> str:
-    if info.get("backend") != "mkl":
-        return f"numpy's BLAS for all of them (MKL not in use: {info.get('mkl_unavailable') or info.get('choice')})."
     relu = info.get("relu_passes") or {}
-    if relu.get("compiled"):
-        passes = (f"ReLU's passes over arrays of at least {relu['min_size']} entries inside rn.fit on MKL's "
-                  f"OpenMP threads (numba {relu['numba']}), numpy's elsewhere.")
+    if relu.get("built"):
+        passes = (f"ReLU's passes compiled (relunet._relu_passes), on MKL's OpenMP threads from "
+                  f"{relu['min_threaded']} entries inside rn.fit." if relu.get("openmp") else
+                  "ReLU's passes compiled (relunet._relu_passes), without OpenMP.")
     else:
-        passes = f"ReLU's passes through numpy ({relu.get('unavailable') or 'threaded kernels not used'})."
+        passes = "ReLU's passes through numpy (the C extension is not built)."
+    if info.get("backend") != "mkl":
+        return f"numpy's BLAS for all of them (MKL not in use: {info.get('mkl_unavailable') or info.get('choice')}). {passes}"
     return (f"{info['version']}, {info['threads']} threads ({info.get('threading')} OpenMP), for products of at "
             f"least {info['min_work']} multiply-adds or {info.get('min_out')} results; numpy's BLAS "
             f"(single-threaded inside rn.fit where MKL runs) for the rest. {passes}")
@@ -847,9 +848,6 @@ def main(argv=None) -> int:
         res["subnormals"] = subnormals(max(3, args.repeats // 2))
         log("subnormals done")
     res["loadavg_after"] = os.getloadavg()
-    from relunet import blas_info
-
-    res["environment"]["relunet_blas"] = blas_info()  # after the runs: whether the ReLU kernels compiled
     res["seconds"] = time.perf_counter() - t_start
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

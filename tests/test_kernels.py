@@ -1,5 +1,6 @@
-"""ReLU's compiled passes (relunet._kernels) compute numpy's passes bit for bit, on one thread
-anywhere and on two inside a fit whose products MKL runs on GNU OpenMP; and run only where they may."""
+"""ReLU's compiled passes (relunet._kernels, the C extension relunet._relu_passes) compute numpy's
+passes bit for bit, on one thread anywhere and on MKL's threads inside a fit whose products MKL runs
+on GNU OpenMP; and run only where they may."""
 
 import numpy as np
 import pytest
@@ -7,7 +8,8 @@ import pytest
 import relunet as rn
 from relunet import _blas, _kernels
 
-numba = pytest.importorskip("numba")
+if _kernels._relu_passes is None:
+    pytest.skip("the C extension relunet._relu_passes is not built", allow_module_level=True)
 
 
 def _mkl_on_gnu_openmp() -> bool:
@@ -38,10 +40,8 @@ def where(request, monkeypatch):
 
 
 def _switch_off(monkeypatch):
-    """numpy runs every pass, as without numba."""
-    monkeypatch.setattr(_kernels, "_serial", None)
-    monkeypatch.setattr(_kernels, "_threaded", None)
-    monkeypatch.setattr(_kernels, "_state", {"error": "switched off", "threaded_error": None})
+    """numpy runs every pass, as where the extension is not built."""
+    monkeypatch.setattr(_kernels, "_relu_passes", None)
 
 
 @pytest.fixture
@@ -122,34 +122,37 @@ def test_numpy_runs_what_the_kernels_cannot():
 
 
 @pytest.mark.skipif(not MKL_GNU, reason="no MKL on GNU OpenMP")
-def test_two_threads_only_for_wide_arrays_inside_a_fit_on_mkl():
+def test_mkls_threads_only_for_wide_arrays_inside_a_fit_on_mkl():
     wide, narrow = 1 << 16, (1 << 16) - 1
     rn.set_blas("mkl")
-    assert _kernels._kernels(wide) is _kernels._serial  # outside exclusive(): numpy's threads may be running
+    threads = _blas._state["mkl"].threads
+    assert _kernels._threads(wide) == 1  # outside exclusive(): numpy's threads may be running
     with _blas.exclusive():
-        assert _kernels._kernels(wide) is _kernels._threaded is not None
-        assert _kernels._kernels(narrow) is _kernels._serial is not None
+        assert _kernels._threads(wide) == threads and _kernels._threads(narrow) == 1
     with _blas.exclusive(active=False):
-        assert _kernels._kernels(wide) is _kernels._serial
+        assert _kernels._threads(wide) == 1
     rn.set_blas("numpy")
     with _blas.exclusive():
-        assert _kernels._kernels(wide) is _kernels._serial
+        assert _kernels._threads(wide) == 1
     info = _kernels.info()
-    assert info["one_thread"] and info["threaded"] and info["unavailable"] is None
-    assert rn.blas_info().get("relu_passes", info) == info
+    assert info["built"] and info["openmp"]
+    assert rn.blas_info()["relu_passes"] == info
 
 
-def test_without_numba_numpy_runs_the_passes_and_says_why(no_kernels):
+def test_without_the_extension_numpy_runs_the_passes(no_kernels):
     z = np.zeros((4, 3))
     assert _kernels.relu(z, np.empty_like(z)) is None
-    assert _kernels.info()["unavailable"] == "switched off"
+    assert _kernels.step_times(z, z, 1.0, np.empty_like(z)) is None
+    assert _kernels.info()["built"] is False
     np.testing.assert_array_equal(rn.ReLU()(np.array([[-1.0, 2.0]]), out=np.empty((1, 2))), [[0.0, 2.0]])
 
 
 @pytest.mark.parametrize("sizes,batch", [([32, 1024, 1024, 1], 64), ([8, 30, 30, 30, 2], 16)])
 def test_a_fit_with_the_kernels_equals_one_without(monkeypatch, sizes, batch):
     """Wide (MKL runs the products and, where it does, two threads the passes) and narrow."""
-    calls = []
+    calls, threads = [], []
+    pick = _kernels._threads
+    monkeypatch.setattr(_kernels, "_threads", lambda size: (threads.append(pick(size)), threads[-1])[1])
     for name in ("relu", "step_times"):
         kernel = getattr(_kernels, name)
         monkeypatch.setattr(_kernels, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
@@ -160,8 +163,8 @@ def test_a_fit_with_the_kernels_equals_one_without(monkeypatch, sizes, batch):
     a, b = net.copy(), net.copy()
     rn.fit(a, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
     hidden = len(sizes) - 2
-    if sizes[1] == 1024:  # wide: the passes ran on two threads where MKL runs on GNU OpenMP
-        assert _kernels.info()["threaded"] == MKL_GNU
+    wide = sizes[1] * batch >= _kernels.MIN_THREADED
+    assert max(threads) == (_blas._state["mkl"].threads if wide and MKL_GNU else 1)
     assert calls.count("relu") == calls.count("step_times") == 2 * 4 * hidden
     _switch_off(monkeypatch)
     rn.fit(b, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["product", "sum_of_squares", "takes", "exclusive", "owns_threads", "set_blas", "blas_info", "MIN_WORK",
+__all__ = ["product", "sum_of_squares", "takes", "exclusive", "shared_threads", "set_blas", "blas_info", "MIN_WORK",
            "MIN_OUT", "MIN_DOT"]
 
 #: multiply-adds m·n·k from which a product goes to MKL. Below about this, MKL's two threads cost
@@ -174,21 +174,22 @@ def exclusive(active: bool = True):
             limiter.restore_original_limits()
 
 
-def owns_threads() -> bool:
-    """Whether the calling thread is inside :func:`exclusive` with MKL's products on GNU OpenMP,
-    whose team other OpenMP work (relunet._kernels) can then share."""
+def shared_threads() -> int:
+    """MKL's thread count where the calling thread is inside :func:`exclusive` with MKL's products
+    on GNU OpenMP, whose team other OpenMP work (relunet._kernels) can then share; else 0."""
     mkl = _state["mkl"]
-    return mkl is not None and mkl.layer == "gnu" and getattr(_local, "depth", 0) > 0
+    return mkl.threads if mkl is not None and mkl.layer == "gnu" and getattr(_local, "depth", 0) > 0 else 0
 
 
 def blas_info() -> dict[str, Any]:
     """Which backend runs the products: name, and for MKL its version, library and threads; and
-    under "relu_passes" whether ReLU's passes of wide layers share MKL's threads (relunet._kernels)."""
+    under "relu_passes" whether ReLU's compiled passes are built (relunet._kernels)."""
     from . import _kernels
 
     mkl = _mkl()
     if mkl is None:
-        return {"backend": "numpy", "choice": _state["choice"], "mkl_unavailable": _state["error"]}
+        return {"backend": "numpy", "choice": _state["choice"], "mkl_unavailable": _state["error"],
+                "relu_passes": _kernels.info()}
     return {"backend": "mkl", "choice": _state["choice"], "version": mkl.version, "library": mkl.path,
             "threads": mkl.threads, "threading": mkl.layer, "min_work": MIN_WORK, "min_out": MIN_OUT,
             "relu_passes": _kernels.info()}

@@ -93,7 +93,7 @@ class ReLU(Activation):
         self.step_at_zero = _check_step_at_zero(step_at_zero)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        if out is not None and (r := _kernels.relu(z, out)) is not None:  # compiled, where numba is
+        if out is not None and (r := _kernels.relu(z, out)) is not None:  # compiled (relunet._kernels)
             return r
         try:
             zero = _ZEROS[z.dtype]
@@ -115,7 +115,7 @@ class ReLU(Activation):
         # 1.0 times dC_dr are exact, so this is the equation bit for bit.
         if out is None:
             out = np.empty_like(dC_dr)
-        if (dC_dz := _kernels.step_times(dC_dr, z, self.step_at_zero, out)) is not None:  # compiled
+        if (dC_dz := _kernels.step_times(dC_dr, z, self.step_at_zero, out)) is not None:  # compiled (relunet._kernels)
             return dC_dz
         try:
             zero = _ZEROS[z.dtype]
