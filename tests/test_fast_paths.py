@@ -124,9 +124,9 @@ def test_hot_path_matches_the_equations(hidden, dtype, bias):
         assert np.count_nonzero(trace.z[1] == 0) >= 5  # the step at 0 really is exercised
     grads = net._backward(trace, Y)
     if bias:  # the stacked products [r[k], 1] @ [W[k]; b[k]] and [r[k], 1].T @ dC_dz are in use
-        assert all(trace.operands()[k] is trace._ones_column[k] for k in range(1, net.L))
-        assert all(a is not None for a in _stacked_parameters(net)[1:])
-        assert all(a is not None for a in _stacked_gradients(grads)[1:])
+        assert all(trace.operands()[k] is trace._ones_column[k] for k in range(net.L))  # [X, 1] too
+        assert all(a is not None for a in _stacked_parameters(net))
+        assert all(a is not None for a in _stacked_gradients(grads))
     assert_matches(net, hidden, X, Y, trace, grads)
 
 

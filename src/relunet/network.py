@@ -37,13 +37,15 @@ class Trace:
 
     z: list[np.ndarray | None]
     r: list[np.ndarray]
-    #: [r[k], 1], shape (n, m_k + 1), for the hidden layers of a network with biases; r[k] is a view
-    #: of its first m_k columns, so that (1) and (6) take one product with [W[k]; b[k]] each.
+    #: [r[k], 1], shape (n, m_k + 1), for every layer k < L of a network with biases, so that (1)
+    #: and (6) take one product with [W[k]; b[k]] each; r[k] is a view of its first m_k columns for
+    #: the hidden layers, and X is copied into that of [X, 1] by the forward pass.
     _ones_column: list[np.ndarray | None] | None = field(default=None, repr=False, compare=False)
     #: the one flat array that the hidden layers' product operands ([r[k], 1], or r[k] without
     #: bias) tile, so that Σ_k ‖operand‖² is one reduction
     _hidden_flat: np.ndarray | None = field(default=None, repr=False, compare=False)
-    #: the views r[k] of _ones_column[k] as made, to tell whether r[k] still is one
+    #: the views r[k] of _ones_column[k] as made, to tell whether r[k] still is one (for k = 0:
+    #: the X whose copy [X, 1] holds)
     _views: list[np.ndarray | None] | None = field(default=None, repr=False, compare=False)
 
     def operands(self) -> list[np.ndarray]:
@@ -52,7 +54,7 @@ class Trace:
         r, views = self.r, self._views
         if views is None:
             return r[:-1]
-        return [r[k] if v is None or r[k] is not v else self._ones_column[k] for k, v in enumerate(views)]
+        return [r[k] if r[k] is not v else self._ones_column[k] for k, v in enumerate(views)]
 
     @property
     def X(self) -> np.ndarray:
@@ -194,6 +196,9 @@ class Network:
         if trace is None or trace.r[-1].shape[0] != n or trace.r[-1].dtype != self.dtype:
             trace = self._empty_trace(n)
         trace.r[0] = X
+        if trace._ones_column is not None:  # [X, 1], for one product with [W[0]; b[0]]
+            np.copyto(trace._ones_column[0][:, :-1], X)
+            trace._views[0] = X
         self._feed_forward(X, trace)
         return trace
 
@@ -226,7 +231,8 @@ class Network:
         if not self.bias:
             return Trace(z=z, r=r + operands + [output], _hidden_flat=hidden)
         hidden_r = [a[:, :-1] for a in operands]
-        return Trace(z=z, r=r + hidden_r + [output], _ones_column=[None, *operands], _hidden_flat=hidden,
+        inputs = np.ones((n, self.sizes[0] + 1), dt)  # [X, 1]; X is copied in by _forward
+        return Trace(z=z, r=r + hidden_r + [output], _ones_column=[inputs, *operands], _hidden_flat=hidden,
                      _views=[None, *hidden_r])
 
     def backward(
