@@ -357,3 +357,20 @@ def test_relu_step_mask_scratch_is_per_thread_and_per_shape():
     for t in threads:
         t.join()
     assert len(ok) == 800 and all(ok)
+
+
+def test_a_trace_of_another_network_or_a_copied_trace_gives_the_right_answers():
+    import copy
+
+    small, big = rn.Network([3, 4, 2], seed=0), rn.Network([6, 4, 2], seed=1)
+    X3, X6 = (np.random.default_rng(k).standard_normal((5, m)) for k, m in ((0, 3), (1, 6)))
+    foreign = small.forward(X3)
+    np.testing.assert_allclose(big.forward(X6, foreign).output, big.predict(X6), rtol=1e-12)
+    X1, X2 = (np.random.default_rng(k).standard_normal((5, 6)) for k in (2, 3))
+    for clone in (copy.deepcopy, copy.copy):
+        t = clone(big.forward(X1))
+        np.testing.assert_allclose(big.forward(X2, t).output, big.predict(X2), rtol=1e-12)
+        g = big.backward(t, np.zeros((5, 2)))
+        ref = big.gradient(X2, np.zeros((5, 2)))
+        for a, b in zip(g.parameters(), ref.parameters()):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)

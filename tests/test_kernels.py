@@ -123,7 +123,7 @@ def test_numpy_runs_what_the_kernels_cannot():
 
 @pytest.mark.skipif(not MKL_GNU, reason="no MKL on GNU OpenMP")
 def test_mkls_threads_only_for_wide_arrays_inside_a_fit_on_mkl():
-    wide, narrow = 1 << 16, (1 << 16) - 1
+    wide, narrow = np.empty((256, 256), np.float32), np.empty((255, 257), np.float32)  # 2¹⁶, 2¹⁶ − 1 entries
     rn.set_blas("mkl")
     threads = _blas._state["mkl"].threads
     assert _kernels._threads(wide) == 1  # outside exclusive(): numpy's threads may be running
@@ -152,7 +152,7 @@ def test_a_fit_with_the_kernels_equals_one_without(monkeypatch, sizes, batch):
     """Wide (MKL runs the products and, where it does, two threads the passes) and narrow."""
     calls, threads = [], []
     pick = _kernels._threads
-    monkeypatch.setattr(_kernels, "_threads", lambda size: (threads.append(pick(size)), threads[-1])[1])
+    monkeypatch.setattr(_kernels, "_threads", lambda a: (threads.append(pick(a)), threads[-1])[1])
     for name in ("relu", "step_times"):
         kernel = getattr(_kernels, name)
         monkeypatch.setattr(_kernels, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
@@ -170,3 +170,30 @@ def test_a_fit_with_the_kernels_equals_one_without(monkeypatch, sizes, batch):
     rn.fit(b, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
     for p, q in zip(a.parameters(), b.parameters()):
         np.testing.assert_array_equal(p, q)
+
+
+def test_bad_arguments_raise_or_decline_cleanly():
+    from numpy.lib.stride_tricks import as_strided
+
+    ext = _kernels._relu_passes
+    z = np.random.default_rng(3).standard_normal((300, 40))
+    out = np.empty_like(z)
+    assert ext.relu(z, out, 10**6) and np.array_equal(out, np.maximum(z, 0))  # threads capped, not a crash
+    assert ext.relu(z, out, -3) and np.array_equal(out, np.maximum(z, 0))
+    with pytest.raises(TypeError):
+        ext.step_times(z, z, None, 0.0, out, 1)
+    with pytest.raises(TypeError):
+        ext.step_times(z, z, 1.0, 0.0, out, "two")
+    with pytest.raises(TypeError):
+        ext.relu(z, out)
+    # an output whose entries share memory, and an unaligned array: numpy's business
+    buf = np.zeros(40)
+    self_overlapping = as_strided(buf, (4, 5), (8, 8), writeable=True)
+    assert not ext.step_times(self_overlapping, self_overlapping, 1.0, 0.0, self_overlapping, 1)
+    raw = np.zeros(8 * 12 + 1, np.uint8)
+    unaligned = raw[1:].view(np.float64).reshape(3, 4)
+    assert not ext.relu(unaligned, np.empty((3, 4)), 1)
+    # array-likes go to numpy
+    f = rn.ReLU()
+    np.testing.assert_array_equal(f([[-1.0, 2.0]], out=np.empty((1, 2))), [[0.0, 2.0]])
+    np.testing.assert_array_equal(f.backprop([[3.0, 4.0]], np.array([[-1.0, 2.0]]), None), [[0.0, 4.0]])

@@ -13,8 +13,10 @@ equation as one loop:
 
 The results are numpy's bit for bit: max(z, 0) is +0 for z = ±0 and keeps NaN, and the step
 multiplies dC_dr as the float 0, 1 or Step(0), as numpy's expressions do (only a NaN's sign may
-differ). Anything else (other dtypes or shapes, outputs that overlap an input) goes to numpy, as
-does everything where the extension was not built.
+differ). numpy's floating-point error state (``np.errstate``) does not reach them: they never
+warn or raise on inf or NaN, which relunet's callers silence anyway. Anything else (other dtypes
+or shapes, unaligned arrays, outputs that overlap an input) goes to numpy, as does everything where
+the extension was not built.
 """
 
 from __future__ import annotations
@@ -39,14 +41,14 @@ MIN_THREADED = 1 << 16
 _STEP_AT_NAN = {1.0: 0.0, 0.0: 0.0, 0.5: float("nan")}  # numpy's: z ≥ 0, z > 0, (sign(z) + 1) / 2
 
 
-def _threads(size: int) -> int:
+def _threads(a: Any) -> int:
     """1, or MKL's thread count for a wide pass where MKL's threads are this fit's."""
-    return (_blas.shared_threads() or 1) if size >= MIN_THREADED else 1
+    return (_blas.shared_threads() or 1) if getattr(a, "size", 0) >= MIN_THREADED else 1
 
 
 def relu(z: np.ndarray, out: np.ndarray) -> np.ndarray | None:
     """(2) for ReLU: out (n, m) = max(z, 0); None where numpy must run it."""
-    if _relu_passes is None or not _relu_passes.relu(z, out, _threads(z.size)):
+    if _relu_passes is None or not _relu_passes.relu(z, out, _threads(z)):
         return None
     return out
 
@@ -56,7 +58,7 @@ def step_times(dC_dr: np.ndarray, z: np.ndarray, at_zero: float, out: np.ndarray
     run it. Step(NaN) is 0 where Step(0) is 0 or 1 (numpy's z > 0 and z ≥ 0) and NaN where it is
     ½ (numpy's (sign(z) + 1) / 2)."""
     if _relu_passes is None or not _relu_passes.step_times(
-        dC_dr, z, at_zero, _STEP_AT_NAN[at_zero], out, _threads(z.size)
+        dC_dr, z, at_zero, _STEP_AT_NAN[at_zero], out, _threads(z)
     ):
         return None
     return out

@@ -11,7 +11,11 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
+#include <stdint.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 typedef struct {
     Py_buffer view;
@@ -23,7 +27,21 @@ static void release(Array *a) {
     a->held = 0;
 }
 
-/* A 2-D float32 ('f') or float64 ('d') array in native byte order, else 0 (and no error set). */
+/* Whether two entries of a 2-D array share memory (a view made with as_strided can). */
+static int overlaps_itself(const Py_buffer *v) {
+    Py_ssize_t n = v->shape[0], m = v->shape[1];
+    Py_ssize_t s0 = v->strides[0] < 0 ? -v->strides[0] : v->strides[0];
+    Py_ssize_t s1 = v->strides[1] < 0 ? -v->strides[1] : v->strides[1];
+    if (n == 0 || m == 0) return 0;
+    if (n == 1) return m > 1 && s1 < v->itemsize;
+    if (m == 1) return s0 < v->itemsize;
+    /* the inner axis must step at least an entry, the outer one at least a whole inner run */
+    if (s1 <= s0) return s1 < v->itemsize || s0 < m * s1;
+    return s0 < v->itemsize || s1 < n * s0;
+}
+
+/* A 2-D float32 ('f') or float64 ('d') array in native byte order, aligned, else 0 (and no error
+ * set); an output must also be writable and not overlap itself. */
 static int take(PyObject *obj, Array *a, int writable) {
     int flags = PyBUF_STRIDES | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
     a->held = 0;
@@ -34,7 +52,9 @@ static int take(PyObject *obj, Array *a, int writable) {
     a->held = 1;
     const char *f = a->view.format;
     if (f[0] == '=' || f[0] == '@') f++;
-    if (a->view.ndim != 2 || f[1] != '\0' || (f[0] != 'f' && f[0] != 'd')) {
+    Py_ssize_t item = a->view.itemsize;
+    if (a->view.ndim != 2 || f[1] != '\0' || (f[0] != 'f' && f[0] != 'd') || (uintptr_t)a->view.buf % item ||
+        a->view.strides[0] % item || a->view.strides[1] % item || (writable && overlaps_itself(&a->view))) {
         release(a);
         return 0;
     }
@@ -77,7 +97,7 @@ static int apart_or_same(const Array *a, const Array *out) {
     }
 
 #define RELU(T)                                                                    \
-    static void relu_row_##T(const T *restrict z, T *restrict out, Py_ssize_t m) {  \
+    static void relu_row_##T(const T *z, T *out, Py_ssize_t m) {  \
         for (Py_ssize_t j = 0; j < m; j++) out[j] = z[j] <= 0 ? (T)0 : z[j];       \
     }                                                                              \
     static void relu_##T(const Array *z, const Array *out, int threads) {          \
@@ -103,7 +123,7 @@ static int apart_or_same(const Array *a, const Array *out) {
         s = v == 0 ? at_zero : s;                                                                  \
         return v != v ? at_nan : s;                                                                \
     }                                                                                              \
-    static void step_times_row_##T(const T *restrict d, const T *restrict z, T *restrict out,     \
+    static void step_times_row_##T(const T *d, const T *z, T *out,     \
                                    Py_ssize_t m, T at_zero, T at_nan) {                           \
         for (Py_ssize_t j = 0; j < m; j++) out[j] = d[j] * step_##T(z[j], at_zero, at_nan);       \
     }                                                                                              \
@@ -131,6 +151,18 @@ RELU(f64)
 STEP_TIMES(f32)
 STEP_TIMES(f64)
 
+/* The number of threads asked for, between 1 and OpenMP's maximum; -1 with an error set. */
+static int team(PyObject *threads) {
+    long t = PyLong_AsLong(threads);
+    if (t == -1 && PyErr_Occurred()) return -1;
+#ifdef _OPENMP
+    long most = omp_get_max_threads();
+#else
+    long most = 1;
+#endif
+    return (int)(t < 1 ? 1 : t > most ? most : t);
+}
+
 /* The GIL released for a pass long enough to be worth it (other Python threads may run). */
 static PyThreadState *unlocked(const Array *z) {
     return z->view.shape[0] * z->view.shape[1] >= 16384 ? PyEval_SaveThread() : NULL;
@@ -144,8 +176,8 @@ static PyObject *relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
         PyErr_SetString(PyExc_TypeError, "relu(z, out, threads) takes 3 arguments");
         return NULL;
     }
-    int threads = (int)PyLong_AsLong(args[2]);
-    if (threads == -1 && PyErr_Occurred()) return NULL;
+    int threads = team(args[2]);
+    if (threads < 0) return NULL;
     Array z, out;
     if (!take(args[0], &z, 0)) Py_RETURN_FALSE;
     if (!take(args[1], &out, 1)) {
@@ -169,9 +201,12 @@ static PyObject *step_times(PyObject *self, PyObject *const *args, Py_ssize_t na
         PyErr_SetString(PyExc_TypeError, "step_times(dC_dr, z, at_zero, at_nan, out, threads) takes 6 arguments");
         return NULL;
     }
-    double at_zero = PyFloat_AsDouble(args[2]), at_nan = PyFloat_AsDouble(args[3]);
-    int threads = (int)PyLong_AsLong(args[5]);
-    if (PyErr_Occurred()) return NULL;
+    double at_zero = PyFloat_AsDouble(args[2]);
+    if (at_zero == -1.0 && PyErr_Occurred()) return NULL;
+    double at_nan = PyFloat_AsDouble(args[3]);
+    if (at_nan == -1.0 && PyErr_Occurred()) return NULL;
+    int threads = team(args[5]);
+    if (threads < 0) return NULL;
     Array d, z, out;
     if (!take(args[0], &d, 0)) Py_RETURN_FALSE;
     if (!take(args[1], &z, 0)) {

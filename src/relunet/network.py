@@ -54,7 +54,9 @@ class Trace:
         r, views = self.r, self._views
         if views is None:
             return r[:-1]
-        return [r[k] if r[k] is not v else self._ones_column[k] for k, v in enumerate(views)]
+        # a copied Trace (deepcopy, pickle) keeps r[k] is v but not the views: then r[k] is used
+        hidden = self._hidden_flat
+        return [self._ones_column[k] if r[k] is v and (k == 0 or v.base is hidden) else r[k] for k, v in enumerate(views)]
 
     @property
     def X(self) -> np.ndarray:
@@ -197,8 +199,11 @@ class Network:
             trace = self._empty_trace(n)
         trace.r[0] = X
         if trace._ones_column is not None:  # [X, 1], for one product with [W[0]; b[0]]
-            np.copyto(trace._ones_column[0][:, :-1], X)
-            trace._views[0] = X
+            inputs = trace._ones_column[0]
+            fits = inputs.shape == (n, X.shape[1] + 1)  # else a trace of another network: X alone
+            if fits:
+                np.copyto(inputs[:, :-1], X)
+            trace._views[0] = X if fits else None
         self._feed_forward(X, trace)
         return trace
 

@@ -335,8 +335,9 @@ class _ErrorBuffers:
 
 def _operand_sum_of_squares(net: Network, trace: Trace) -> float:
     """Σ_k ‖[r[k], 1]‖² (‖r[k]‖² without bias) over the left operands of (6), k = 0 … L−1."""
-    X = trace.r[0]
-    return _sum_of_squares([X, trace._hidden_flat]) + (X.shape[0] if net.bias else 0)
+    A0 = trace.operands()[0]  # [X, 1] as the products read it, or X
+    ones = A0.shape[0] if net.bias and A0 is trace.r[0] else 0
+    return _sum_of_squares([A0, trace._hidden_flat]) + ones
 
 
 def _folded_step(net, trace, Yb, wb, ebuf: _ErrorBuffers, eta: float, headroom: float) -> float | None:
