@@ -98,6 +98,7 @@ static int apart_or_same(const Array *a, const Array *out) {
 
 #define RELU(T)                                                                    \
     static void relu_row_##T(const T *z, T *out, Py_ssize_t m) {  \
+        _Pragma("GCC ivdep") /* out is z or apart from it: no dependence between j */ \
         for (Py_ssize_t j = 0; j < m; j++) out[j] = z[j] <= 0 ? (T)0 : z[j];       \
     }                                                                              \
     static void relu_##T(const Array *z, const Array *out, int threads) {          \
@@ -125,6 +126,7 @@ static int apart_or_same(const Array *a, const Array *out) {
     }                                                                                              \
     static void step_times_row_##T(const T *d, const T *z, T *out,     \
                                    Py_ssize_t m, T at_zero, T at_nan) {                           \
+        _Pragma("GCC ivdep") /* out is d or z, or apart from them: no dependence between j */  \
         for (Py_ssize_t j = 0; j < m; j++) out[j] = d[j] * step_##T(z[j], at_zero, at_nan);       \
     }                                                                                              \
     static void step_times_##T(const Array *d, const Array *z, double at_zero_, double at_nan_,   \
