@@ -282,3 +282,58 @@ def test_the_operand_norms_cover_every_layer():
     trace = nb.forward(Xb[:10])
     expected = sum(float(np.sum(trace.r[k] ** 2)) for k in range(nb.L))
     assert training._operand_sum_of_squares(nb, trace) == pytest.approx(expected, rel=1e-12)
+
+
+class _HalfTanh(rn.Activation):
+    """f(z) = tanh(z) / 2 with its own backprop (written outside relunet: may not run in place)."""
+
+    name = "half_tanh"
+
+    def __call__(self, z, out=None):
+        return np.multiply(np.tanh(z), 0.5, out=out)
+
+    def derivative(self, z):
+        return 0.5 * (1 - np.tanh(z) ** 2)
+
+    def backprop(self, dC_dr, z, r, out=None):
+        return np.multiply(dC_dr, 0.5 - 2 * r * r, out=out)
+
+
+class _EveryStep(rn.Callback):
+    def on_step(self, info):  # a per-step callback: fit takes the ordinary step
+        return None
+
+
+class _Square(rn.Activation):
+    name = "square"
+
+    def __call__(self, z, out=None):
+        return np.multiply(z, z, out=out)
+
+    def derivative(self, z):
+        return 2 * z
+
+
+def test_only_relunets_own_backprop_runs_in_place():
+    from relunet.activations import ACTIVATIONS, backprop_in_place
+
+    assert all(backprop_in_place(make()) for name, make in ACTIVATIONS.items())
+    assert backprop_in_place(_Square())  # inherits relunet's backprop
+    assert not backprop_in_place(_HalfTanh())
+
+
+@needs_mkl
+@pytest.mark.parametrize("activation", ["relu", "tanh", _HalfTanh()])
+def test_the_folded_step_shares_dC_dr_with_dC_dz_only_where_backprop_runs_in_place(mkl, fold_everything, activation):
+    net = rn.Network([6, 40, 30, 2], activation=activation, seed=0)
+    buffers = training._ErrorBuffers(net, 16)
+    shared = [buffers.grads.dC_dr[k] is buffers.grads.dC_dz[k] for k in range(1, net.L + 1)]
+    assert shared == ([True, True, False] if not isinstance(activation, _HalfTanh) else [False] * 3)
+    rng = np.random.default_rng(4)
+    X = rng.uniform(-0.5, 0.5, (64, 6))
+    Y = X[:, :2] ** 2
+    folded, ordinary = net.copy(), net.copy()
+    rn.fit(folded, X, Y, rn.SGD(lr=0.05), epochs=2, batch_size=16, seed=1)
+    rn.fit(ordinary, X, Y, rn.SGD(lr=0.05), epochs=2, batch_size=16, seed=1, callbacks=[_EveryStep()])
+    for a, b in zip(folded.parameters(), ordinary.parameters()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)

@@ -33,6 +33,7 @@ __all__ = [
     "get_activation",
     "register_activation",
     "takes_parameter",
+    "backprop_in_place",
 ]
 
 
@@ -53,7 +54,8 @@ class Activation:
     def backprop(
         self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
-        """Equation (4): dC_dz = dC_dr * f'(z). ``r = f(z)`` is passed for fast paths."""
+        """Equation (4): dC_dz = dC_dr * f'(z). ``r = f(z)`` is passed for fast paths. relunet's
+        own implementations also take ``out`` = dC_dr itself (see :func:`backprop_in_place`)."""
         return np.multiply(dC_dr, self.derivative(z), out=out)
 
     def params(self) -> dict[str, Any]:
@@ -312,6 +314,12 @@ def register_activation(name: str, constructor: Callable[..., Activation]) -> No
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str (got {name!r})")
     ACTIVATIONS[name] = constructor
+
+
+def backprop_in_place(f: Activation) -> bool:
+    """Whether ``f.backprop`` is relunet's own, which reads each entry of dC_dr before writing it
+    to ``out``, so that ``out`` may be dC_dr itself; an activation defined elsewhere may not."""
+    return getattr(type(f).backprop, "__module__", None) == __name__
 
 
 def takes_parameter(name: str, parameter: str) -> bool:
