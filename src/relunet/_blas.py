@@ -187,12 +187,11 @@ def blas_info() -> dict[str, Any]:
     from . import _kernels
 
     mkl = _mkl()
+    common = {"choice": _state["choice"], "relu_passes": _kernels.info()}
     if mkl is None:
-        return {"backend": "numpy", "choice": _state["choice"], "mkl_unavailable": _state["error"],
-                "relu_passes": _kernels.info()}
-    return {"backend": "mkl", "choice": _state["choice"], "version": mkl.version, "library": mkl.path,
-            "threads": mkl.threads, "threading": mkl.layer, "min_work": MIN_WORK, "min_out": MIN_OUT,
-            "relu_passes": _kernels.info()}
+        return {"backend": "numpy", "mkl_unavailable": _state["error"], **common}
+    return {"backend": "mkl", "version": mkl.version, "library": mkl.path, "threads": mkl.threads,
+            "threading": mkl.layer, "min_work": MIN_WORK, "min_out": MIN_OUT, **common}
 
 
 def sum_of_squares(a: np.ndarray) -> float:

@@ -32,7 +32,7 @@ try:
 except ImportError:  # built without a C compiler: numpy runs the passes
     _relu_passes = None
 
-__all__ = ["relu", "step_times", "may_overlap", "info", "MIN_THREADED"]
+__all__ = ["relu", "step_times", "info", "MIN_THREADED"]
 
 #: entries from which a pass inside a fit on MKL runs on MKL's threads; below, one thread costs
 #: less than handing half of the rows over
@@ -64,13 +64,7 @@ def step_times(dC_dr: np.ndarray, z: np.ndarray, at_zero: float, out: np.ndarray
     return out
 
 
-def may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
-    """A cheap test for arrays that are, or are views of, the same memory."""
-    return a is b or a.base is b or b.base is a or (a.base is not None and a.base is b.base)
-
-
 def info() -> dict[str, Any]:
     """Whether the compiled passes are built, with OpenMP, and from what size they share MKL's threads."""
-    if _relu_passes is None:
-        return {"built": False, "openmp": False, "min_threaded": MIN_THREADED}
-    return {"built": True, "openmp": bool(_relu_passes.openmp()), "min_threaded": MIN_THREADED}
+    built = _relu_passes is not None
+    return {"built": built, "openmp": built and bool(_relu_passes.openmp()), "min_threaded": MIN_THREADED}

@@ -12,7 +12,6 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <stdint.h>
-#include <string.h>
 #ifdef _OPENMP
 #include <omp.h>
 #endif
@@ -20,6 +19,7 @@
 typedef struct {
     Py_buffer view;
     int held;
+    char kind; /* 'f' (float32) or 'd' (float64) */
 } Array;
 
 static void release(Array *a) {
@@ -52,6 +52,7 @@ static int take(PyObject *obj, Array *a, int writable) {
     a->held = 1;
     const char *f = a->view.format;
     if (f[0] == '=' || f[0] == '@') f++;
+    a->kind = f[0];
     Py_ssize_t item = a->view.itemsize;
     if (a->view.ndim != 2 || f[1] != '\0' || (f[0] != 'f' && f[0] != 'd') || (uintptr_t)a->view.buf % item ||
         a->view.strides[0] % item || a->view.strides[1] % item || (writable && overlaps_itself(&a->view))) {
@@ -62,8 +63,7 @@ static int take(PyObject *obj, Array *a, int writable) {
 }
 
 static int same_kind(const Array *a, const Array *b) {
-    return a->view.format[strlen(a->view.format) - 1] == b->view.format[strlen(b->view.format) - 1] &&
-           a->view.shape[0] == b->view.shape[0] && a->view.shape[1] == b->view.shape[1];
+    return a->kind == b->kind && a->view.shape[0] == b->view.shape[0] && a->view.shape[1] == b->view.shape[1];
 }
 
 /* out may be a itself (each entry is read before it is written) or lie apart from it. */
@@ -170,8 +170,6 @@ static PyThreadState *unlocked(const Array *z) {
     return z->view.shape[0] * z->view.shape[1] >= 16384 ? PyEval_SaveThread() : NULL;
 }
 
-static int is_double(const Array *a) { return a->view.format[strlen(a->view.format) - 1] == 'd'; }
-
 /* relu(z, out, threads) -> bool: out = max(z, 0). */
 static PyObject *relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     if (nargs != 3) {
@@ -189,7 +187,7 @@ static PyObject *relu(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     int ok = same_kind(&z, &out) && apart_or_same(&z, &out);
     if (ok) {
         PyThreadState *state = unlocked(&z);
-        if (is_double(&z)) relu_f64(&z, &out, threads); else relu_f32(&z, &out, threads);
+        if (z.kind == 'd') relu_f64(&z, &out, threads); else relu_f32(&z, &out, threads);
         if (state) PyEval_RestoreThread(state);
     }
     release(&z);
@@ -223,7 +221,7 @@ static PyObject *step_times(PyObject *self, PyObject *const *args, Py_ssize_t na
     int ok = same_kind(&z, &out) && same_kind(&d, &out) && apart_or_same(&z, &out) && apart_or_same(&d, &out);
     if (ok) {
         PyThreadState *state = unlocked(&z);
-        if (is_double(&z)) step_times_f64(&d, &z, at_zero, at_nan, &out, threads);
+        if (z.kind == 'd') step_times_f64(&d, &z, at_zero, at_nan, &out, threads);
         else step_times_f32(&d, &z, at_zero, at_nan, &out, threads);
         if (state) PyEval_RestoreThread(state);
     }

@@ -127,7 +127,7 @@ class ReLU(Activation):
             return np.multiply(dC_dr, np.greater_equal(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 1
         if self.step_at_zero == 0.0:
             return np.multiply(dC_dr, np.greater(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 0
-        if _kernels.may_overlap(out, dC_dr):  # the step cannot be written into out first
+        if _may_overlap(out, dC_dr):  # the step cannot be written into out first
             return np.multiply(dC_dr, self.derivative(z), out=out)
         np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
         out += 1
@@ -260,6 +260,11 @@ class Softmax(Activation):
         # dC/dz_j = p_j (dC/dp_j − Σ_i p_i dC/dp_i): the full Jacobian–vector product.
         inner = np.sum(dC_dr * r, axis=1, keepdims=True)
         return np.multiply(r, dC_dr - inner, out=out)
+
+
+def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
+    """A cheap test for arrays that are, or are views of, the same memory."""
+    return a is b or a.base is b or b.base is a or (a.base is not None and a.base is b.base)
 
 
 _ZEROS: dict[Any, Any] = {}  # dtype → 0 of that dtype (see _zero)
