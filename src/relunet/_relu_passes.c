@@ -87,6 +87,14 @@ static int apart_or_same(const Array *a, const Array *out) {
 #define ROW(a, i) ((char *)(a)->view.buf + (i) * (a)->view.strides[0])
 #define AT(T, row, a, j) (*(T *)((row) + (j) * (a)->view.strides[1]))
 
+/* A row's loop, vectorized: its entries are independent (an output is its input or apart from it).
+ * Without the pragma GCC leaves the one-thread loop of (4) scalar, with a branch per entry. */
+#ifdef _OPENMP
+#define VECTOR_LOOP _Pragma("omp simd")
+#else
+#define VECTOR_LOOP _Pragma("GCC ivdep")
+#endif
+
 /* The loops over rows: on one thread, or with threads > 1 split among OpenMP's threads. */
 #define ROWS(threads, n, ...)                                                      \
     if ((threads) > 1) {                                                           \
@@ -98,7 +106,7 @@ static int apart_or_same(const Array *a, const Array *out) {
 
 #define RELU(T)                                                                    \
     static void relu_row_##T(const T *z, T *out, Py_ssize_t m) {  \
-        _Pragma("GCC ivdep") /* out is z or apart from it: no dependence between j */ \
+        VECTOR_LOOP /* out is z or apart from it: no dependence between j */       \
         for (Py_ssize_t j = 0; j < m; j++) out[j] = z[j] <= 0 ? (T)0 : z[j];       \
     }                                                                              \
     static void relu_##T(const Array *z, const Array *out, int threads) {          \
@@ -126,7 +134,7 @@ static int apart_or_same(const Array *a, const Array *out) {
     }                                                                                              \
     static void step_times_row_##T(const T *d, const T *z, T *out,     \
                                    Py_ssize_t m, T at_zero, T at_nan) {                           \
-        _Pragma("GCC ivdep") /* out is d or z, or apart from them: no dependence between j */  \
+        VECTOR_LOOP /* out is d or z, or apart from them: no dependence between j */          \
         for (Py_ssize_t j = 0; j < m; j++) out[j] = d[j] * step_##T(z[j], at_zero, at_nan);       \
     }                                                                                              \
     static void step_times_##T(const Array *d, const Array *z, double at_zero_, double at_nan_,   \
