@@ -24,6 +24,8 @@ Workloads (float32 unless said; ReLU hidden layers, identity output, squared err
 - Deep nets (W2, W4) start near the identity so that they are alive: hidden-to-hidden
   W[k] = I + 0.01·N(0, 2/m) (first and last layer He), biases 0. He or orthogonal init alone
   dies at width 16–32 long before 1000 layers (every unit of the last hidden layer is 0).
+- ReLU's passes (2) and (4) on one thread at the layer shapes of W1, W2 and W3, compiled
+  (relunet._relu_passes) against relunet's numpy fallback, on z of random signs.
 - Peak memory of one W1 training step, relunet and PyTorch measured the same way: a fresh
   subprocess builds the model and data, resets the kernel's resident-set high-water mark
   (/proc/self/clear_refs), takes one step, and reports peak RSS minus the RSS before the step.
@@ -340,6 +342,44 @@ def w1_products(repeats):
     times = interleaved({k: (lambda f=f: [f() for _ in range(5)]) for k, f in impls.items()}, repeats, 1)
     flops = 2 * 256 * 1024 * 1024
     return {k: {**summary(v, 5), "gflops_at_median": flops * 5 / np.median(v) / 1e9} for k, v in times.items()}
+
+
+def relu_passes(repeats):
+    """ReLU's passes (2) r = max(z, 0) and (4) dC_dz = dC_dr * Step(z) through ``rn.ReLU``, with
+    its compiled passes and with its numpy fallback (relunet._kernels switched off), on one thread,
+    at the layer shapes of W2, W3 and W1. Each call runs a pass over 16 different z of random
+    signs, so that a branch predictor cannot learn them: a pass left scalar shows as a ratio."""
+    import relunet as rn
+    from relunet import _kernels
+
+    compiled = _kernels._relu_passes
+    f = rn.ReLU()
+    rng = np.random.default_rng(0)
+    out = {}
+    for label, shape, dt in (("W2", (64, 32), np.float32), ("W3", (200, 100), np.float64),
+                             ("W3", (200, 100), np.float32), ("W1", (256, 1024), np.float32)):
+        zs = [rng.standard_normal(shape).astype(dt) for _ in range(16)]
+        d, o = rng.standard_normal(shape).astype(dt), np.empty(shape, dt)
+        sweeps = max(1, (1 << 22) // (len(zs) * d.size))  # about 2²² entries per timed call
+
+        def passes(passes_module, which):
+            def call():
+                _kernels._relu_passes = passes_module
+                try:
+                    for _ in range(sweeps):
+                        for z in zs:
+                            f(z, out=o) if which == "forward" else f.backprop(d, z, None, out=o)
+                finally:
+                    _kernels._relu_passes = compiled
+            return call
+
+        for which in ("forward", "backward"):
+            impls = {"compiled": passes(compiled, which), "numpy": passes(None, which)}
+            times = interleaved(impls, repeats, 1)
+            key = f"{which} {label} {shape[0]}×{shape[1]} {np.dtype(dt).name}"
+            out[key] = {k: summary(v, sweeps * len(zs)) for k, v in times.items()}
+            out[key]["ratio"] = out[key]["compiled"]["median"] / out[key]["numpy"]["median"]
+    return out
 
 
 # ============================================================================ W3: scikit-learn scale
@@ -755,6 +795,14 @@ def markdown(res: dict) -> str:
         for k, v in res["products"].items():
             lines.append(f"| {k} | {ms(v['median'])} | {v['gflops_at_median']:.0f} |")
         lines.append("")
+    if "passes" in res:
+        built = (res["environment"].get("relunet_blas") or {}).get("relu_passes", {}).get("built")
+        lines += ["| ReLU pass, one thread, per array | compiled | numpy | ratio |", "|---|---|---|---|"]
+        for k, v in res["passes"].items():
+            lines.append(f"| {k} | {v['compiled']['median'] * 1e6:.1f} µs | {v['numpy']['median'] * 1e6:.1f} µs "
+                         f"| {v['ratio']:.2f} |")
+        lines += ["", "z of random signs: each timed call sweeps 16 arrays until about 2²² entries." + ("" if built else
+                  " The extension is not built: both columns ran numpy."), ""]
     if "memory" in res:
         m = res["memory"]
         lines += [
@@ -792,8 +840,8 @@ def main(argv=None) -> int:
     p.add_argument("--out", default=str(HERE / "results"), help="folder for benchmark.json and benchmark.md")
     p.add_argument("--repeats", type=int, default=15, help="timed rounds per workload (≥ 5)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    p.add_argument("--only", default="W1,W2,W3,W4,peak,products,memory,subnormals",
-                   help="comma-separated subset of W1,W2,W3,W4,peak,products,memory,subnormals")
+    p.add_argument("--only", default="W1,W2,W3,W4,peak,products,passes,memory,subnormals",
+                   help="comma-separated subset of W1,W2,W3,W4,peak,products,passes,memory,subnormals")
     p.add_argument("--memory-probe", choices=["relunet", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
@@ -827,6 +875,9 @@ def main(argv=None) -> int:
     if "products" in only:
         res["products"] = w1_products(args.repeats)
         log("products done")
+    if "passes" in only:
+        res["passes"] = relu_passes(args.repeats)
+        log("passes done")
     if "W2" in only:
         net = alive_deep_net([32] + [32] * 1000 + [1], np.float32)
         w = training_steps("W2", net, 64, steps_per_call=30, lr=1e-3, repeats=args.repeats, warmup=args.warmup, rtol=1e-4)

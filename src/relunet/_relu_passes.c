@@ -88,11 +88,13 @@ static int apart_or_same(const Array *a, const Array *out) {
 #define AT(T, row, a, j) (*(T *)((row) + (j) * (a)->view.strides[1]))
 
 /* A row's loop, vectorized: its entries are independent (an output is its input or apart from it).
- * Without the pragma GCC leaves the one-thread loop of (4) scalar, with a branch per entry. */
-#ifdef _OPENMP
-#define VECTOR_LOOP _Pragma("omp simd")
+ * Without the pragma GCC leaves the one-thread loop of (4) scalar, with a branch per entry. GCC and
+ * Clang honour it under -fopenmp or -fopenmp-simd; -fno-trapping-math (setup.py) lets GCC keep the
+ * one-comparison steps below branch-free under either. */
+#ifdef _MSC_VER
+#define VECTOR_LOOP
 #else
-#define VECTOR_LOOP _Pragma("GCC ivdep")
+#define VECTOR_LOOP _Pragma("omp simd")
 #endif
 
 /* The loops over rows: on one thread, or with threads > 1 split among OpenMP's threads. */
@@ -132,10 +134,17 @@ static int apart_or_same(const Array *a, const Array *out) {
         s = v == 0 ? at_zero : s;                                                                  \
         return v != v ? at_nan : s;                                                                \
     }                                                                                              \
-    static void step_times_row_##T(const T *d, const T *z, T *out,     \
+    static void step_times_row_##T(const T *d, const T *z, T *out,                                 \
                                    Py_ssize_t m, T at_zero, T at_nan) {                           \
-        VECTOR_LOOP /* out is d or z, or apart from them: no dependence between j */          \
-        for (Py_ssize_t j = 0; j < m; j++) out[j] = d[j] * step_##T(z[j], at_zero, at_nan);       \
+        /* out is d or z, or apart from them: no dependence between j. Step(0) = 1 or 0 with       \
+         * Step(NaN) = 0 is one comparison (z >= 0, z > 0; false for NaN), the rest three selects */ \
+        if (at_zero == 1 && at_nan == 0) {                                                         \
+            VECTOR_LOOP for (Py_ssize_t j = 0; j < m; j++) out[j] = d[j] * (z[j] >= 0 ? (T)1 : (T)0); \
+        } else if (at_zero == 0 && at_nan == 0) {                                                  \
+            VECTOR_LOOP for (Py_ssize_t j = 0; j < m; j++) out[j] = d[j] * (z[j] > 0 ? (T)1 : (T)0); \
+        } else {                                                                                   \
+            VECTOR_LOOP for (Py_ssize_t j = 0; j < m; j++) out[j] = d[j] * step_##T(z[j], at_zero, at_nan); \
+        }                                                                                          \
     }                                                                                              \
     static void step_times_##T(const Array *d, const Array *z, double at_zero_, double at_nan_,   \
                                const Array *out, int threads) {                                  \
