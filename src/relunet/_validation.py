@@ -87,7 +87,7 @@ def check_array(name: str, A: Any, dtype: np.dtype, n_cols: int | None = None, w
         raise ValueError(f"{name} must be finite (got {A[tuple(bad)]} at row {bad[0]}, column {bad[1]})")
     with np.errstate(over="ignore"):
         cast = np.ascontiguousarray(A, dtype=dtype)
-    if not np.isfinite(cast).all():  # finite values beyond the range of dtype (float64 into float32)
+    if cast.dtype != A.dtype and not np.isfinite(cast).all():  # beyond the range of dtype (float64 into float32)
         bad = np.argwhere(~np.isfinite(cast))[0]
         raise ValueError(
             f"{name} must fit in {np.dtype(dtype).name} (got {A[tuple(bad)]} at row {bad[0]}, column {bad[1]}; "
