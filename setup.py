@@ -4,9 +4,13 @@ Optional: where it cannot be built (no C compiler), relunet installs without it 
 those passes. With GCC or Clang it is built with OpenMP, on the libgomp that MKL's products use.
 """
 
+import hashlib
 import sys
+from pathlib import Path
 
 from setuptools import Extension, setup
+
+SOURCE = "src/relunet/_relu_passes.c"
 
 # OpenMP's threads on Linux; elsewhere only its simd pragmas (the row loops stay vectorized)
 openmp = {"win32": [], "darwin": ["-fopenmp-simd"]}.get(sys.platform, ["-fopenmp"])
@@ -14,7 +18,9 @@ setup(
     ext_modules=[
         Extension(
             "relunet._relu_passes",
-            ["src/relunet/_relu_passes.c"],
+            [SOURCE],
+            # the build remembers its source, so that a stale build can be told (relunet._kernels.info)
+            define_macros=[("SOURCE_SHA256", f'"{hashlib.sha256(Path(SOURCE).read_bytes()).hexdigest()}"')],
             # -fno-trapping-math: FP exceptions never trap here, so GCC may compute both sides of a
             # select and keep the loops branch-free; the results are IEEE's all the same
             extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math", *openmp] if sys.platform != "win32" else ["/O2"],

@@ -733,8 +733,8 @@ def markdown(res: dict) -> str:
     lines = [
         "# relunet benchmark",
         "",
-        f"`python benchmarks/run.py --out {res['args']['out']}` (repeats {res['args']['repeats']}, "
-        f"warm-up {res['args']['warmup']})",
+        f"`python benchmarks/run.py --out {res['args']['out']}` (repeats {res['args']['repeats']}, W1 "
+        f"{3 * res['args']['repeats']}; warm-up {res['args']['warmup']})",
         "",
         f"Machine: {env.get('cpu_model')}, {env['cpu_count']} CPUs; load average before "
         f"{tuple(round(x, 2) for x in env['loadavg'])}, after {tuple(round(x, 2) for x in res['loadavg_after'])}.",
@@ -857,6 +857,9 @@ def main(argv=None) -> int:
         p.error(f"--repeats must be at least 5 (got {args.repeats})")
     only = set(args.only.split(","))
     res: dict = {"args": vars(args), "environment": environment(), "workloads": {}}
+    if res["environment"]["relunet_blas"]["relu_passes"]["current"] is False:
+        p.error("the compiled ReLU passes are a stale build of src/relunet/_relu_passes.c: "
+                "rebuild them (python -m pip install -e .) before timing")
     print(f"load average before: {res['environment']['loadavg']}", flush=True)
     t_start = time.perf_counter()
 
@@ -871,7 +874,7 @@ def main(argv=None) -> int:
 
         sizes, n = [256, 1024, 1024, 1024, 1024, 1], 256
         net = rn.Network(sizes, dtype=np.float32, seed=0)
-        # W1 is decided by a few percent, and a step's time here spreads by ±20% within one run:
+        # W1 is decided by a few percent, and a step's time here spreads from −25% to +45% of its median within one run:
         # three times the rounds, for a steadier median
         w = training_steps("W1", net, n, steps_per_call=10, lr=1e-4, repeats=3 * args.repeats, warmup=args.warmup,
                            rtol=1e-4, with_peak=True)

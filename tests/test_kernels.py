@@ -100,6 +100,44 @@ def test_step_times_is_numpys_backprop_bit_for_bit(where, monkeypatch, dtype, st
     np.testing.assert_array_equal(got[finite], (dC_dr[finite] * step[finite]).astype(dtype))
 
 
+@pytest.mark.parametrize("step_at_zero", [1.0, 0.0, 0.5])
+def test_numpys_backprop_in_place_is_its_backprop_out_of_place(no_kernels, step_at_zero):
+    rng = np.random.default_rng(2)
+    z = _with_specials(rng, (23, 19), np.float64, 4)
+    dC_dr = _with_specials(rng, (23, 19), np.float64, 7)
+    f = rn.ReLU(step_at_zero=step_at_zero)
+    with np.errstate(invalid="ignore"):
+        apart = f.backprop(dC_dr, z, None)
+        in_place = dC_dr.copy()
+        got = f.backprop(in_place, z, None, out=in_place)
+    assert got is in_place
+    _same_bits(got, apart)  # Step(NaN) is NaN for Step(0) = ½ either way
+
+
+def test_step_at_zero_minus_zero_is_plus_zero():
+    f = rn.ReLU(step_at_zero=-0.0)
+    assert f.step_at_zero == 0.0 and not np.signbit(f.step_at_zero)
+    # strided (Fortran-ordered) arrays take the kernels' general step: dC_dr × Step(0) is +0 there too
+    dC_dr, z = np.asfortranarray(np.ones((4, 3))), np.asfortranarray(np.zeros((4, 3)))
+    assert not np.signbit(f.backprop(dC_dr, z, None)).any()
+
+
+@pytest.mark.skipif(_kernels._relu_passes is None, reason="the extension is not built")
+def test_the_extension_is_a_build_of_its_source(monkeypatch):
+    # a build older than _relu_passes.c would run, and be benchmarked as, other code than the source
+    assert _kernels.info()["current"] is not False, "stale build: rebuild it with python -m pip install -e ."
+
+    class Stale:
+        source_sha256 = "0" * 64
+
+        @staticmethod
+        def openmp():
+            return True
+
+    monkeypatch.setattr(_kernels, "_relu_passes", Stale)
+    assert _kernels.info()["current"] is False
+
+
 def test_numpy_runs_what_the_kernels_cannot():
     z = np.zeros((40, 30), np.float32)
     out = np.zeros_like(z)

@@ -266,4 +266,16 @@ static PyMethodDef methods[] = {
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_relu_passes", NULL, -1, methods};
 
-PyMODINIT_FUNC PyInit__relu_passes(void) { return PyModule_Create(&module); }
+/* setup.py defines it as the SHA-256 of this file, so that relunet._kernels can tell a stale build */
+#ifndef SOURCE_SHA256
+#define SOURCE_SHA256 ""
+#endif
+
+PyMODINIT_FUNC PyInit__relu_passes(void) {
+    PyObject *m = PyModule_Create(&module);
+    if (m != NULL && PyModule_AddStringConstant(m, "source_sha256", SOURCE_SHA256) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}

@@ -78,7 +78,7 @@ def _check_step_at_zero(step_at_zero: Any) -> float:
         raise TypeError(f"step_at_zero must be one of 1, 0 or 0.5 (got {step_at_zero!r})")
     if float(step_at_zero) not in (0.0, 0.5, 1.0):
         raise ValueError(f"step_at_zero must be one of 1, 0 or 0.5 (got {step_at_zero!r})")
-    return float(step_at_zero)
+    return float(step_at_zero) + 0.0  # -0.0 as +0.0: dC_dr × Step(0) is then numpy's +0 × dC_dr
 
 
 class ReLU(Activation):
@@ -127,12 +127,11 @@ class ReLU(Activation):
             return np.multiply(dC_dr, np.greater_equal(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 1
         if self.step_at_zero == 0.0:
             return np.multiply(dC_dr, np.greater(z, zero, out=_mask(z.shape)), out=out)  # Step(0) = 0
-        if _may_overlap(out, dC_dr):  # the step cannot be written into out first
-            return np.multiply(dC_dr, self.derivative(z), out=out)
-        np.sign(z, out=out)  # (sign(z) + 1) / 2 is 0, ½ at 0, and 1
-        out += 1
-        out *= 0.5
-        return np.multiply(out, dC_dr, out=out)
+        step = np.empty_like(out) if _may_overlap(out, dC_dr) else out  # not written over dC_dr first
+        np.sign(z, out=step)  # (sign(z) + 1) / 2 is 0, ½ at 0, 1, and NaN at NaN
+        step += 1
+        step *= 0.5
+        return np.multiply(step, dC_dr, out=out)
 
     def params(self) -> dict[str, Any]:
         return {"step_at_zero": self.step_at_zero}
