@@ -12,8 +12,15 @@ from setuptools import Extension, setup
 
 SOURCE = "src/relunet/_relu_passes.c"
 
-# OpenMP's threads on Linux; elsewhere only its simd pragmas (the row loops stay vectorized)
-openmp = {"win32": [], "darwin": ["-fopenmp-simd"]}.get(sys.platform, ["-fopenmp"])
+if sys.platform == "win32":
+    compile_args, link_args = ["/O2"], []
+else:
+    # OpenMP's threads on Linux; on macOS only its simd pragmas (the row loops stay vectorized).
+    # -fno-trapping-math: FP exceptions never trap here, so GCC may compute both sides of a select
+    # and keep the loops branch-free; the results are IEEE's all the same
+    threads = ["-fopenmp-simd"] if sys.platform == "darwin" else ["-fopenmp"]
+    compile_args = ["-O3", "-std=c99", "-fno-trapping-math", *threads]
+    link_args = ["-fopenmp"] if threads == ["-fopenmp"] else []
 setup(
     ext_modules=[
         Extension(
@@ -21,10 +28,8 @@ setup(
             [SOURCE],
             # the build remembers its source, so that a stale build can be told (relunet._kernels.info)
             define_macros=[("SOURCE_SHA256", f'"{hashlib.sha256(Path(SOURCE).read_bytes()).hexdigest()}"')],
-            # -fno-trapping-math: FP exceptions never trap here, so GCC may compute both sides of a
-            # select and keep the loops branch-free; the results are IEEE's all the same
-            extra_compile_args=["-O3", "-std=c99", "-fno-trapping-math", *openmp] if sys.platform != "win32" else ["/O2"],
-            extra_link_args=[a for a in openmp if a == "-fopenmp"],
+            extra_compile_args=compile_args,
+            extra_link_args=link_args,
             optional=True,
         )
     ]

@@ -366,19 +366,19 @@ def relu_passes(repeats):
         d, o = rng.standard_normal(shape).astype(dt), np.empty(shape, dt)
         sweeps = max(1, (1 << 22) // (len(zs) * d.size))  # about 2²² entries per timed call
 
-        def passes(passes_module, which):
+        def passes(passes_module, one_pass):
             def call():
                 _kernels._relu_passes = passes_module
                 try:
                     for _ in range(sweeps):
                         for z in zs:
-                            f(z, out=o) if which == "forward" else f.backprop(d, z, None, out=o)
+                            one_pass(z)
                 finally:
                     _kernels._relu_passes = compiled
             return call
 
-        for which in ("forward", "backward"):
-            impls = {"compiled": passes(compiled, which), "numpy": passes(None, which)}
+        for which, one_pass in (("forward", lambda z: f(z, out=o)), ("backward", lambda z: f.backprop(d, z, None, out=o))):
+            impls = {"compiled": passes(compiled, one_pass), "numpy": passes(None, one_pass)}
             times = interleaved(impls, repeats, 1)
             key = f"{which} {label} {shape[0]}×{shape[1]} {np.dtype(dt).name}"
             out[key] = {k: summary(v, sweeps * len(zs)) for k, v in times.items()}

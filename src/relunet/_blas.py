@@ -4,9 +4,10 @@ Wide layers spend nearly all of a training step in these products. Where the opt
 ``mkl`` is installed (``pip install "relunet[mkl]"``), products of at least ``MIN_WORK``
 multiply-adds (or ``MIN_OUT`` results) go to MKL's cblas_sgemm / cblas_dgemm through ctypes; on
 this x86 machine they run the W1 products of ``benchmarks/run.py`` in three quarters of the time
-the OpenBLAS inside numpy's wheels takes. Smaller products stay with numpy, whose call costs less. Both compute the
-same products; only the order in which the sums are rounded differs. MKL's gemm also adds into
-its output (beta = 1), which lets plain SGD fold its update into the products of (6).
+the OpenBLAS inside numpy's wheels takes. Smaller products stay with numpy, whose call costs
+less. Both compute the same products; only the order in which the sums are rounded differs.
+MKL's gemm also adds into its output (beta = 1), which lets plain SGD fold its update into the
+products of (6).
 
 The backend is "auto" (MKL when it loads, else numpy) unless the environment variable
 ``RELUNET_BLAS`` or :func:`set_blas` says "numpy" or "mkl".
