@@ -1,4 +1,4 @@
-"""The one compiled part of relunet: ReLU's elementwise passes (src/relunet/_relu_passes.c).
+"""The one compiled part of relunet: ReLU's elementwise passes (src/relunet/_fast/_relu_passes.c).
 
 Optional: where it cannot be built (no C compiler), relunet installs without it and numpy runs
 those passes. With GCC or Clang it is built with OpenMP, on the libgomp that MKL's products use.
@@ -10,7 +10,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 
-SOURCE = "src/relunet/_relu_passes.c"
+SOURCE = "src/relunet/_fast/_relu_passes.c"
 
 if sys.platform == "win32":
     compile_args, link_args = ["/O2"], []
@@ -24,9 +24,9 @@ else:
 setup(
     ext_modules=[
         Extension(
-            "relunet._relu_passes",
+            "relunet._fast._relu_passes",
             [SOURCE],
-            # the build remembers its source, so that a stale build can be told (relunet._kernels.info)
+            # the build remembers its source, so that a stale build can be told (relunet._fast.passes.info)
             define_macros=[("SOURCE_SHA256", f'"{hashlib.sha256(Path(SOURCE).read_bytes()).hexdigest()}"')],
             extra_compile_args=compile_args,
             extra_link_args=link_args,

@@ -9,8 +9,8 @@ A, C A B, …) after a warm-up, ``--repeats`` times (W1, a near tie, three times
 the median, min and max of each and the ratio of medians against the reference (below 1: relunet is
 faster). W1 and W2 also report the median of the rounds' own ratios ("paired"), not judged. After timing, the
 loss each implementation reached is compared again. relunet runs through its real API: ``rn.fit``
-with ``rn.SGD`` for training steps, ``Network.forward``/``backward`` (reusing their buffers) for
-W4. PyTorch runs as ordinary code: ``nn.Sequential`` of ``nn.Linear`` + ``nn.ReLU``,
+with ``rn.SGD`` for training steps, and for W4 the forward and backward passes a fit runs (the fast
+engine's, ``relunet._fast.Engine``, without the update). PyTorch runs as ordinary code: ``nn.Sequential`` of ``nn.Linear`` + ``nn.ReLU``,
 ``torch.optim.SGD``, ``zero_grad``/``backward``/``step``, at its default thread count.
 
 Workloads (float32 unless said; ReLU hidden layers, identity output, squared error, plain SGD):
@@ -26,7 +26,7 @@ Workloads (float32 unless said; ReLU hidden layers, identity output, squared err
   W[k] = I + 0.01·N(0, 2/m) (first and last layer He), biases 0. He or orthogonal init alone
   dies at width 16–32 long before 1000 layers (every unit of the last hidden layer is 0).
 - ReLU's passes (2) and (4) on one thread at the layer shapes of W1, W2 and W3, compiled
-  (relunet._relu_passes) against relunet's numpy fallback, on z of random signs.
+  (relunet._fast._relu_passes) against the textbook rn.ReLU's numpy, on z of random signs.
 - Peak memory of one W1 training step, relunet and PyTorch measured the same way: a fresh
   subprocess builds the model and data, resets the kernel's resident-set high-water mark
   (/proc/self/clear_refs), takes one step, and reports peak RSS minus the RSS before the step.
@@ -330,7 +330,7 @@ def w1_products(repeats):
     out, dW = np.empty((256, 1024), np.float32), np.empty((1024, 1024), np.float32)
     rt, dzt = torch.from_numpy(r), torch.from_numpy(dz)
     Wt = torch.from_numpy(np.ascontiguousarray(W.T))  # nn.Linear's (out, in) layout
-    from relunet._blas import product
+    from relunet._fast.blas import product
 
     impls = {
         "relunet z = r @ W": lambda: product(r, W, out),
@@ -349,14 +349,13 @@ def w1_products(repeats):
 
 
 def relu_passes(repeats):
-    """ReLU's passes (2) r = max(z, 0) and (4) dC_dz = dC_dr * Step(z) through ``rn.ReLU``, with
-    its compiled passes and with its numpy fallback (relunet._kernels switched off), on one thread,
-    at the layer shapes of W2, W3 and W1. Each call runs a pass over 16 different z of random
-    signs, so that a branch predictor cannot learn them: a pass left scalar shows as a ratio."""
+    """ReLU's passes (2) r = max(z, 0) and (4) dC_dz = dC_dr * Step(z): compiled
+    (relunet._fast.passes, as training runs them) against the textbook ``rn.ReLU``'s numpy, on one
+    thread, at the layer shapes of W2, W3 and W1. Each call runs a pass over 16 different z of
+    random signs, so that a branch predictor cannot learn them: a pass left scalar shows as a ratio."""
     import relunet as rn
-    from relunet import _kernels
+    from relunet._fast import passes
 
-    compiled = _kernels._relu_passes
     f = rn.ReLU()
     rng = np.random.default_rng(0)
     out = {}
@@ -366,164 +365,45 @@ def relu_passes(repeats):
         d, o = rng.standard_normal(shape).astype(dt), np.empty(shape, dt)
         sweeps = max(1, (1 << 22) // (len(zs) * d.size))  # about 2²² entries per timed call
 
-        def passes(passes_module, one_pass):
+        def sweep(one_pass):
             def call():
-                _kernels._relu_passes = passes_module
-                try:
-                    for _ in range(sweeps):
-                        for z in zs:
-                            one_pass(z)
-                finally:
-                    _kernels._relu_passes = compiled
+                for _ in range(sweeps):
+                    for z in zs:
+                        one_pass(z)
             return call
 
-        for which, one_pass in (("forward", lambda z: f(z, out=o)), ("backward", lambda z: f.backprop(d, z, None, out=o))):
-            impls = {"compiled": passes(compiled, one_pass), "numpy": passes(None, one_pass)}
-            times = interleaved(impls, repeats, 1)
+        for which, compiled, numpy_pass in (
+            ("forward", lambda z: passes.relu(z, o), lambda z: f(z, out=o)),
+            ("backward", lambda z: passes.step_times(d, z, 1.0, o), lambda z: f.backprop(d, z, None, out=o)),
+        ):
+            times = interleaved({"compiled": sweep(compiled), "numpy": sweep(numpy_pass)}, repeats, 1)
             key = f"{which} {label} {shape[0]}×{shape[1]} {np.dtype(dt).name}"
             out[key] = {k: summary(v, sweeps * len(zs)) for k, v in times.items()}
             out[key]["ratio"] = out[key]["compiled"]["median"] / out[key]["numpy"]["median"]
     return out
 
 
-# ============================================================================ W3: scikit-learn scale
-def sklearn_scale(repeats, warmup):
-    import torch
-    from sklearn.datasets import make_regression
-    from sklearn.exceptions import ConvergenceWarning
-    from sklearn.neural_network import MLPRegressor
+def engine_pass(net, X, Y):
+    """relunet's forward + backward as a fit runs them (the fast engine's (1)–(6), no update), as a
+    function of no arguments that leaves the last Trace and Gradients in its ``result`` dict."""
+    import dataclasses
 
     import relunet as rn
+    from relunet import _fast
 
-    X, y = make_regression(n_samples=20000, n_features=50, noise=1.0, random_state=0)
-    Y = y[:, None]
-    bs, lr, hidden = 200, 1e-3, (100, 100)
-    E = 2  # epochs per timed call
-    net64 = rn.Network([50, *hidden, 1], seed=0, dtype=np.float64)
+    plan = dataclasses.replace(_fast.plan(net, rn.Adam(), X.shape[0]), fold=False)
+    engine = _fast.Engine(net, plan, observed=False)
+    result: dict = {}
 
-    def make_mlp():
-        mlp = MLPRegressor(hidden_layer_sizes=hidden, activation="relu", solver="sgd", alpha=0.0,
-                           batch_size=bs, learning_rate="constant", learning_rate_init=lr, momentum=0.0,
-                           shuffle=False, max_iter=1, tol=0.0, n_iter_no_change=10**9,
-                           warm_start=True, random_state=0)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            mlp.fit(X[:bs], y[:bs])  # creates its attributes; the weights are replaced next
-        mlp.coefs_ = [W.copy() for W in net64.W]
-        mlp.intercepts_ = [b.copy() for b in net64.b]
-        mlp.t_ = 0
-        mlp.loss_curve_ = []
-        mlp.set_params(max_iter=E)
-        return mlp
+    def call():
+        with _fast.exclusive(plan.mkl):
+            result["t"] = engine.forward(X)
+            result["g"] = engine.gradient(result["t"], Y, 1.0 / X.shape[0])
 
-    def make():
-        impl, state = {}, {}
-        for dt in (np.float64, np.float32):
-            r_net = net64.copy(dt)
-            r_opt = rn.SGD(lr=lr)
-            Xd, Yd = X.astype(dt), Y.astype(dt)
-            state[f"relunet {np.dtype(dt).name}"] = (r_net, Xd, Yd)
-
-            def call(r_net=r_net, r_opt=r_opt, Xd=Xd, Yd=Yd):
-                rn.fit(r_net, Xd, Yd, optimizer=r_opt, epochs=E, batch_size=bs, shuffle=False)
-
-            impl[f"relunet {np.dtype(dt).name}"] = call
-        mlp = make_mlp()
-
-        def mlp_call():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                mlp.fit(X, y)
-
-        impl["MLPRegressor float64"] = mlp_call
-        for dt in (np.float64, np.float32):
-            model = torch_copy(net64, dt)
-            opt = torch.optim.SGD(model.parameters(), lr=lr)
-            Xt, Yt = torch.from_numpy(X.astype(dt)), torch.from_numpy(Y.astype(dt))
-
-            def t_call(model=model, opt=opt, Xt=Xt, Yt=Yt):
-                for _ in range(E):
-                    for i in range(0, Xt.shape[0], bs):
-                        opt.zero_grad(set_to_none=True)
-                        torch_loss(model, Xt[i : i + bs], Yt[i : i + bs]).backward()
-                        opt.step()
-
-            impl[f"torch {np.dtype(dt).name}"] = t_call
-            state[f"torch {np.dtype(dt).name}"] = (model, Xt, Yt)
-
-        def losses():
-            out = {}
-            for k, (obj, Xd, Yd) in state.items():
-                if k.startswith("relunet"):
-                    out[k] = obj.loss(Xd, Yd)
-                else:
-                    with torch.no_grad():
-                        out[k] = float(torch_loss(obj, Xd, Yd))
-            out["MLPRegressor float64"] = float(0.5 * np.mean((mlp.predict(X) - y) ** 2))
-            return out
-
-        return impl, losses, state, mlp
-
-    # the same thing? float64: two epochs from the same weights give MLPRegressor's parameters and
-    # loss. float32 cannot follow float64 for long (SGD on these noisy targets amplifies rounding),
-    # so it is compared over the first 5 steps, against relunet float64.
-    impl, losses, state, mlp = make()
-    for f in impl.values():
-        f()  # E = 2 epochs
-    after = losses()
-    r64 = state["relunet float64"][0]
-    param_rel = max(
-        float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-        for a, b in zip(r64.parameters(), [p for W, c in zip(mlp.coefs_, mlp.intercepts_) for p in (W, c)])
-    )
-    ref = after["MLPRegressor float64"]
-    first5 = {}
-    for dt in (np.float64, np.float32):
-        r = net64.copy(dt)
-        rn.fit(r, X[: 5 * bs].astype(dt), Y[: 5 * bs].astype(dt), optimizer=rn.SGD(lr=lr), epochs=1, batch_size=bs, shuffle=False)
-        first5[np.dtype(dt).name] = r
-    f32_rel = max(
-        float(np.max(np.abs(a - b)) / np.max(np.abs(b)))
-        for a, b in zip(first5["float32"].parameters(), first5["float64"].parameters())
-    )
-    check = {
-        "epochs": 2,
-        "loss": after,
-        "rel_diff_vs_MLP": {k: relative(v, ref) for k, v in after.items()},
-        "relunet_f64_vs_MLP_params_max_rel": param_rel,
-        "relunet_f32_vs_f64_params_after_5_steps_max_rel": f32_rel,
-    }
-    check["passed"] = (
-        param_rel <= 1e-9
-        and f32_rel <= 1e-5
-        and all(d <= 1e-9 for k, d in check["rel_diff_vs_MLP"].items() if "float64" in k)
-    )
-    if not check["passed"]:
-        raise RuntimeError(f"W3: implementations disagree before timing: {check}")
-
-    impl, losses, state, mlp = make()
-    times = interleaved(impl, repeats, warmup)
-    after = losses()
-    ref = after["MLPRegressor float64"]
-    med = {k: float(np.median(v)) for k, v in times.items()}
-    return {
-        "unit": "s per epoch (100 steps)",
-        "epochs_per_timed_call": E,
-        "impls": {k: summary(v, E) for k, v in times.items()},
-        "ratio_f64": med["relunet float64"] / med["MLPRegressor float64"],
-        "ratio_f32": med["relunet float32"] / med["MLPRegressor float64"],
-        "check_before": check,
-        "check_after": {
-            "epochs": E * (repeats + warmup),
-            "loss": after,
-            "rel_diff_vs_MLP": {k: relative(v, ref) for k, v in after.items()},
-            "passed": all(relative(v, ref) <= 1e-8 for k, v in after.items() if "float64" in k),
-            "note": "float32 losses are reported, not judged: their trajectories drift from float64",
-        },
-    }
+    call.result = result
+    return call
 
 
-# ============================================================================ W4: forward + backward
 def very_deep(repeats, warmup):
     import torch
 
@@ -533,11 +413,8 @@ def very_deep(repeats, warmup):
     X, Y = regression_data(n, 16, 1, np.float32, seed=3)
     model = torch_copy(net)
     Xt, Yt = torch.from_numpy(X), torch.from_numpy(Y)
-    bufs: dict = {}
-
-    def relunet_call():
-        bufs["t"] = net.forward(X, trace=bufs.get("t"))
-        bufs["g"] = net.backward(bufs["t"], Y, grads=bufs.get("g"))
+    relunet_call = engine_pass(net, X, Y)
+    bufs = relunet_call.result
 
     def torch_call():
         model.zero_grad(set_to_none=True)
@@ -548,7 +425,7 @@ def very_deep(repeats, warmup):
     relunet_call()
     torch_call()
     g = bufs["g"]
-    r_loss = float(net._loss(bufs["t"], Y))
+    r_loss = float(net.cost_of(bufs["t"], Y))
     lin = [m for m in model if isinstance(m, torch.nn.Linear)]
     gW0 = relative(float(np.linalg.norm(g.dC_dW[0])), float(lin[0].weight.grad.norm()))
     gWL = relative(float(np.linalg.norm(g.dC_dW[-1])), float(lin[-1].weight.grad.norm()))
@@ -598,12 +475,11 @@ def subnormals(repeats):
     out = {}
     impls = {}
     for label, (net, Xc) in cases.items():
-        bufs: dict = {}
+        passes = engine_pass(net, Xc, Y)
 
-        def call(net=net, Xc=Xc, bufs=bufs):
+        def call(passes=passes):
             with np.errstate(all="ignore"):
-                bufs["t"] = net._forward(Xc, bufs.get("t"))
-                bufs["g"] = net._backward(bufs["t"], Y, None, bufs.get("g"))
+                passes()
 
         def flushed(call=call):
             with rn.flush_subnormals():
@@ -613,8 +489,8 @@ def subnormals(repeats):
         impls[f"relunet flush_subnormals: {label}"] = flushed
         call()
         tiny = np.finfo(np.float32).tiny
-        count = sum(int(np.count_nonzero((r != 0) & (np.abs(r) < tiny))) for r in bufs["t"].r[1:])
-        out[label] = {"subnormal_activations": count, "entries": sum(r.size for r in bufs["t"].r[1:])}
+        count = sum(int(np.count_nonzero((r != 0) & (np.abs(r) < tiny))) for r in passes.result["t"].r[1:])
+        out[label] = {"subnormal_activations": count, "entries": sum(r.size for r in passes.result["t"].r[1:])}
         model = torch_copy(net)
         Xt, Yt = torch.from_numpy(Xc), torch.from_numpy(Y)
         for flush in (False, True):
@@ -716,9 +592,9 @@ def verdict(value: float, rule: str, bound: float) -> str:
 def blas_line(info: dict) -> str:
     relu = info.get("relu_passes") or {}
     if relu.get("built"):
-        passes = (f"ReLU's passes compiled (relunet._relu_passes), on MKL's OpenMP threads from "
+        passes = (f"ReLU's passes compiled (relunet._fast._relu_passes), on MKL's OpenMP threads from "
                   f"{relu['min_threaded']} entries inside rn.fit." if relu.get("openmp") else
-                  "ReLU's passes compiled (relunet._relu_passes), without OpenMP.")
+                  "ReLU's passes compiled (relunet._fast._relu_passes), without OpenMP.")
     else:
         passes = "ReLU's passes through numpy (the C extension is not built)."
     if info.get("backend") != "mkl":
@@ -858,7 +734,7 @@ def main(argv=None) -> int:
     only = set(args.only.split(","))
     res: dict = {"args": vars(args), "environment": environment(), "workloads": {}}
     if res["environment"]["relunet_blas"]["relu_passes"]["current"] is False:
-        p.error("the compiled ReLU passes are a stale build of src/relunet/_relu_passes.c: "
+        p.error("the compiled ReLU passes are a stale build of src/relunet/_fast/_relu_passes.c: "
                 "rebuild them (python -m pip install -e .) before timing")
     print(f"load average before: {res['environment']['loadavg']}", flush=True)
     t_start = time.perf_counter()

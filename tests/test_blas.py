@@ -1,4 +1,5 @@
-"""The products' backends (relunet._blas) and the folded SGD step compute the plain equations."""
+"""The products' backends (relunet._fast.blas), who has the cores (relunet._fast.threads), and the
+folded SGD step: each computes the plain equations."""
 
 import math
 import sys
@@ -7,7 +8,9 @@ import numpy as np
 import pytest
 
 import relunet as rn
-from relunet import _blas, training
+from relunet import _fast
+from relunet._fast import blas as _blas
+from relunet._fast import threads
 
 def _mkl_installed() -> bool:
     try:
@@ -114,12 +117,12 @@ def test_product_takes_what_blas_cannot_through_numpy(fold_everything, backend):
 def test_sum_of_squares(backend, dtype, inside):
     a = np.random.default_rng(2).standard_normal((300, 301)).astype(dtype)  # above MIN_DOT
     exact = float(np.sum(a.astype(np.float64) ** 2))
-    with _blas.exclusive(inside):  # where MKL runs the products, its dot sums
-        assert _blas.sum_of_squares(a) == pytest.approx(exact, rel=1e-5 if dtype == np.float32 else 1e-12)
+    with threads.exclusive(inside):  # where MKL runs the products, its dot sums
+        assert _blas.sum_of_squares(a, inside) == pytest.approx(exact, rel=1e-5 if dtype == np.float32 else 1e-12)
         a[5, 7] = np.inf
-        assert _blas.sum_of_squares(a) == math.inf
+        assert _blas.sum_of_squares(a, inside) == math.inf
         a[5, 7] = np.nan
-        assert math.isnan(_blas.sum_of_squares(a))
+        assert math.isnan(_blas.sum_of_squares(a, inside))
 
 
 # ---------------------------------------------------------------------------- choosing the backend
@@ -165,13 +168,13 @@ def test_mkl_reports_itself_and_takes_the_cores_inside_exclusive():
         return [p["num_threads"] for p in threadpool_info() if p["internal_api"] == "openblas"]
 
     before = openblas_threads()
-    with _blas.exclusive():
+    with threads.exclusive():
         assert all(t == 1 for t in openblas_threads())
-        with _blas.exclusive():  # nested: still one
+        with threads.exclusive():  # nested: still one
             assert all(t == 1 for t in openblas_threads())
         assert all(t == 1 for t in openblas_threads())
     assert openblas_threads() == before
-    with _blas.exclusive(active=False):
+    with threads.exclusive(active=False):
         assert openblas_threads() == before
 
 
@@ -180,11 +183,10 @@ def test_the_openblas_libraries_are_looked_up_again_after_an_import(monkeypatch)
     import types
 
     rn.set_blas("mkl")
-    mkl = _blas._state["mkl"]
-    found = mkl.openblas()
-    assert mkl.openblas() is found  # the memory map is not read on every fit
+    found = threads._loaded_openblas()
+    assert threads._loaded_openblas() is found  # the memory map is not read on every fit
     monkeypatch.setitem(sys.modules, "relunet_probe_module", types.ModuleType("relunet_probe_module"))
-    again = mkl.openblas()
+    again = threads._loaded_openblas()
     assert again is not found
     assert [c.filepath for c in again.lib_controllers] == [c.filepath for c in found.lib_controllers]
 
@@ -210,31 +212,28 @@ def test_descent_rate_is_given_only_for_plain_sgd():
     assert opt.t == 1
 
 
+def _counting_folds(monkeypatch):
+    """The folded steps a fit takes: Engine.fold's results (None where its bound refused)."""
+    results = []
+    fold = _fast.Engine.fold
+    monkeypatch.setattr(_fast.Engine, "fold", lambda *a: (results.append(fold(*a)), results[-1])[1])
+    return results
+
+
 @needs_mkl
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("weights", [False, True])
 def test_the_folded_step_equals_the_ordinary_step(mkl, fold_everything, monkeypatch, bias, weights):
-    folded_calls = []
-    descend = rn.Network._descend
-    monkeypatch.setattr(rn.Network, "_descend", lambda *a: (folded_calls.append(1), descend(*a)))
+    folds = _counting_folds(monkeypatch)
     net, X, Y = _net_and_data(bias=bias)
     w = np.random.default_rng(5).uniform(0.5, 2.0, X.shape[0]) if weights else None
     folded, ordinary = net.copy(), net.copy()
     h_f = rn.fit(folded, X, Y, rn.SGD(lr=0.05), epochs=4, batch_size=16, seed=3, sample_weight=w)
-    n_folded = len(folded_calls)
-    # a per-step callback sees the gradient, so fit takes the ordinary step
-    seen = []
-
-    class Watch(rn.Callback):
-        def on_step(self, info):
-            seen.append(info.grads.dC_dW[0].shape)
-
-    h_o = rn.fit(ordinary, X, Y, rn.SGD(lr=0.05), epochs=4, batch_size=16, seed=3, sample_weight=w,
-                 callbacks=[Watch()])
-    assert len(seen) == 28
-    assert n_folded == 4 * 7 and len(folded_calls) == n_folded
-    for a, b in zip(folded.parameters(), ordinary.parameters()):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    assert h_f.plan.startswith("folded SGD on MKL") and len(folds) == 28 and None not in folds
+    rn.set_blas("numpy")  # numpy's products: the gradient is written, then θ ← θ − η g
+    h_o = rn.fit(ordinary, X, Y, rn.SGD(lr=0.05), epochs=4, batch_size=16, seed=3, sample_weight=w)
+    assert h_o.plan.startswith("plain step: SGD") and len(folds) == 28
+    np.testing.assert_allclose(folded.theta, ordinary.theta, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(h_f.train_loss, h_o.train_loss, rtol=1e-12)
     assert h_f.steps == h_o.steps == 28
 
@@ -246,8 +245,7 @@ def test_the_folded_step_in_float32_and_without_mkl_the_same_training(mkl, fold_
     rn.fit(a, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=20, seed=0)
     rn.set_blas("numpy")
     rn.fit(b, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=20, seed=0)
-    for p, q in zip(a.parameters(), b.parameters()):
-        np.testing.assert_allclose(p, q, rtol=2e-4, atol=2e-5)
+    np.testing.assert_allclose(a.theta, b.theta, rtol=2e-4, atol=2e-5)
 
 
 @needs_mkl
@@ -256,32 +254,18 @@ def test_a_folded_run_that_diverges_keeps_finite_parameters(mkl, fold_everything
     with pytest.raises(rn.DivergenceError) as err:
         rn.fit(net, X * 1e3, Y, rn.SGD(lr=1e30), epochs=5, batch_size=20, seed=0)
     assert err.value.step >= 1
-    assert all(np.isfinite(p).all() for p in net.parameters())
+    assert np.isfinite(net.theta).all()
 
 
 @needs_mkl
 def test_a_step_that_could_overflow_is_not_folded_and_is_undone(mkl, fold_everything, monkeypatch):
-    folded_calls = []
-    descend = rn.Network._descend
-    monkeypatch.setattr(rn.Network, "_descend", lambda *a: (folded_calls.append(1), descend(*a)))
+    folds = _counting_folds(monkeypatch)
     net, X, Y = _net_and_data(dtype=np.float32)
-    before = [p.copy() for p in net.parameters()]
+    before = net.theta.copy()
     with pytest.raises(rn.DivergenceError, match="update"):
         rn.fit(net, X, Y, rn.SGD(lr=1e38), epochs=1, batch_size=20, seed=0)
-    assert folded_calls == []  # η·‖[r, 1]‖·‖dC_dz‖ is past the float range: the ordinary step ran
-    for p, q in zip(net.parameters(), before):
-        np.testing.assert_array_equal(p, q)
-
-
-def test_the_operand_norms_cover_every_layer():
-    net, X, _ = _net_and_data()
-    trace = net.forward(X[:10])
-    expected = sum(float(np.sum(np.hstack([trace.r[k], np.ones((10, 1))]) ** 2)) for k in range(net.L))
-    assert training._operand_sum_of_squares(net, trace) == pytest.approx(expected, rel=1e-12)
-    nb, Xb, _ = _net_and_data(bias=False)
-    trace = nb.forward(Xb[:10])
-    expected = sum(float(np.sum(trace.r[k] ** 2)) for k in range(nb.L))
-    assert training._operand_sum_of_squares(nb, trace) == pytest.approx(expected, rel=1e-12)
+    assert folds == [None]  # η·‖[r, 1]‖·‖dC_dz‖ is past the float range: the ordinary step ran
+    assert net.theta.tobytes() == before.tobytes()
 
 
 class _HalfTanh(rn.Activation):
@@ -299,11 +283,6 @@ class _HalfTanh(rn.Activation):
         return np.multiply(dC_dr, 0.5 - 2 * r * r, out=out)
 
 
-class _EveryStep(rn.Callback):
-    def on_step(self, info):  # a per-step callback: fit takes the ordinary step
-        return None
-
-
 class _Square(rn.Activation):
     name = "square"
 
@@ -315,25 +294,27 @@ class _Square(rn.Activation):
 
 
 def test_only_relunets_own_backprop_runs_in_place():
-    from relunet.activations import ACTIVATIONS, backprop_in_place
+    from relunet.activations import ACTIVATIONS
 
-    assert all(backprop_in_place(make()) for name, make in ACTIVATIONS.items())
-    assert backprop_in_place(_Square())  # inherits relunet's backprop
-    assert not backprop_in_place(_HalfTanh())
+    assert all(make().backprop_in_place for name, make in ACTIVATIONS.items())
+    assert _Square().backprop_in_place  # inherits relunet's backprop
+    assert not _HalfTanh().backprop_in_place
 
 
 @needs_mkl
 @pytest.mark.parametrize("activation", ["relu", "tanh", _HalfTanh()])
 def test_the_folded_step_shares_dC_dr_with_dC_dz_only_where_backprop_runs_in_place(mkl, fold_everything, activation):
     net = rn.Network([6, 40, 30, 2], activation=activation, seed=0)
-    buffers = training._ErrorBuffers(net, 16)
-    shared = [buffers.grads.dC_dr[k] is buffers.grads.dC_dz[k] for k in range(1, net.L + 1)]
+    plan = _fast.plan(net, rn.SGD(lr=0.05), 16)
+    assert plan.fold
+    grads = _fast.Engine(net, plan, observed=False).workspace(16).grads
+    shared = [grads.dC_dr[k] is grads.dC_dz[k] for k in range(1, net.L + 1)]
     assert shared == ([True, True, False] if not isinstance(activation, _HalfTanh) else [False] * 3)
     rng = np.random.default_rng(4)
     X = rng.uniform(-0.5, 0.5, (64, 6))
     Y = X[:, :2] ** 2
     folded, ordinary = net.copy(), net.copy()
     rn.fit(folded, X, Y, rn.SGD(lr=0.05), epochs=2, batch_size=16, seed=1)
-    rn.fit(ordinary, X, Y, rn.SGD(lr=0.05), epochs=2, batch_size=16, seed=1, callbacks=[_EveryStep()])
-    for a, b in zip(folded.parameters(), ordinary.parameters()):
-        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-14)
+    rn.set_blas("numpy")
+    rn.fit(ordinary, X, Y, rn.SGD(lr=0.05), epochs=2, batch_size=16, seed=1)
+    np.testing.assert_allclose(folded.theta, ordinary.theta, rtol=1e-12, atol=1e-14)

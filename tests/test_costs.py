@@ -134,7 +134,7 @@ def test_cost_values_keep_dtype(dtype):
         X = np.ones((3, 2), dtype)
         Y = np.eye(m, dtype=dtype)[[0, 1, 0]]
         trace = net.forward(X)
-        assert net._loss(trace, Y).dtype == dtype
+        assert net.cost_of(trace, Y).dtype == dtype
         g = net.backward(trace, Y)
         assert g.dC_dz[1].dtype == dtype and g.dC_dr[1].dtype == dtype
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import relunet as rn
-from relunet import subnormals
+from relunet._fast import subnormals
 
 pytestmark = pytest.mark.skipif(not rn.can_flush_subnormals(), reason="needs x86-64 Linux")
 

@@ -24,9 +24,10 @@ def _equal(a, b):
     return all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
-def test_fit_without_shuffling_is_the_hand_written_loop():
+@pytest.mark.parametrize("bias", [False, True])
+def test_fit_without_shuffling_is_the_hand_written_loop(bias):
     X, Y = _data()
-    net = rn.Network([3, 8, 8, 2], seed=0)
+    net = rn.Network([3, 8, 8, 2], seed=0, bias=bias)
     manual = net.copy()
     history = rn.fit(net, X, Y, optimizer=rn.SGD(lr=0.05, momentum=0.5), epochs=2, batch_size=16, shuffle=False)
 
@@ -39,8 +40,12 @@ def test_fit_without_shuffling_is_the_hand_written_loop():
             total += g.loss * len(X[i : i + 16])
             opt.step(manual.parameters(), g.parameters())
         epoch_losses.append(total / 60)
-    assert _equal(net.parameters(), manual.parameters())
-    np.testing.assert_allclose(history.train_loss, epoch_losses, rtol=1e-15)
+    if bias:  # fit adds b inside the product [r, 1] @ [W; b]: other rounding (tests/test_contract.py)
+        np.testing.assert_allclose(net.theta, manual.theta, rtol=1e-12, atol=1e-14)
+        np.testing.assert_allclose(history.train_loss, epoch_losses, rtol=1e-12)
+    else:
+        assert _equal(net.parameters(), manual.parameters())
+        np.testing.assert_allclose(history.train_loss, epoch_losses, rtol=1e-15)
     assert history.steps == 8 and history.epochs == [0, 1] and len(history.epoch_time) == 2
 
 
@@ -263,7 +268,8 @@ def test_a_network_with_non_finite_parameters_is_refused_before_training():
         ({"validation_data": ([[0, 0]], [[0, 0]])}, ValueError, "validation_data: X has 2 features"),
         ({"sample_weight": np.ones(5)}, ValueError, r"sample_weight must have shape \(60,\)"),
         ({"shuffle": "yes"}, TypeError, "shuffle must be True or False"),
-        ({"seed": -1}, TypeError, "seed must be a non-negative int"),
+        ({"seed": -1}, ValueError, "seed must be a non-negative int"),
+        ({"seed": 1.5}, TypeError, "seed must be a non-negative int"),
         ({"callbacks": [42]}, TypeError, "each callback must have on_step/on_epoch methods or be callable"),
         ({"patience": 0}, ValueError, "patience must be a positive int"),
     ],

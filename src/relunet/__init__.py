@@ -42,8 +42,7 @@ from .training import (
     fit,
 )
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
-from ._blas import blas_info, set_blas
-from .subnormals import can_flush_subnormals, flush_subnormals
+from ._fast import blas_info, can_flush_subnormals, flush_subnormals, set_blas
 
 __version__ = "0.1.0"
 

@@ -11,12 +11,13 @@ import numpy as np
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 
-def check_dtype(dtype: Any) -> np.dtype:
+def check_dtype(dtype: Any, extended: bool = False) -> np.dtype:
+    """float32 or float64 (with ``extended`` also numpy's longdouble, for checks in extended precision)."""
     try:
         dt = np.dtype(dtype)
     except TypeError:
         raise TypeError(f"dtype must be float32 or float64 (got {dtype!r})") from None
-    if dt not in FLOAT_DTYPES:
+    if dt not in FLOAT_DTYPES and not (extended and dt == np.dtype(np.longdouble)):
         raise ValueError(f"dtype must be float32 or float64 (got {dt.name})")
     return dt
 
@@ -132,3 +133,33 @@ def check_sample_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarr
     if total <= 0:
         raise ValueError(f"sample_weight must have a positive sum (got {total})")
     return cast
+
+
+def check_bool(name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False (got {value!r})")
+    return bool(value)
+
+
+def check_non_negative_int(name: str, value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative int (got {value!r})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int (got {value!r})")
+    return int(value)
+
+
+def check_seed(value: Any, name: str = "seed") -> int | np.random.Generator | None:
+    if value is None or isinstance(value, np.random.Generator):
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise TypeError(f"{name} must be a non-negative int, a numpy.random.Generator or None (got {value!r})")
+    if value < 0:
+        raise ValueError(f"{name} must be a non-negative int, a numpy.random.Generator or None (got {value!r})")
+    return int(value)
+
+
+def check_hidden_activation(param: str, f: Any) -> Any:
+    if not getattr(f, "elementwise", True):
+        raise ValueError(f"{param} must be elementwise; {f.name} is only an output_activation (got {f!r})")
+    return f

@@ -18,7 +18,6 @@ from typing import Any
 
 import numpy as np
 
-from . import _kernels
 
 __all__ = [
     "Activation",
@@ -43,6 +42,22 @@ class Activation:
     name: str = "activation"
     #: True where f' jumps (ReLU at 0): finite differences across such a point are not exact.
     has_kink: bool = False
+    backprop_in_place: bool = True
+    elementwise: bool = True
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "backprop" in cls.__dict__ and "backprop_in_place" not in cls.__dict__ and cls.__module__ != __name__:
+            cls.backprop_in_place = False
+        call = cls.__dict__.get("__call__")
+        if call is not None and "out" not in inspect.signature(call).parameters:
+            def with_out(self, z, out=None, _f=call):
+                r = _f(self, z)
+                if out is None:
+                    return r
+                np.copyto(out, r, casting="same_kind")
+                return out
+            cls.__call__ = with_out
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -95,8 +110,6 @@ class ReLU(Activation):
         self.step_at_zero = _check_step_at_zero(step_at_zero)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        if out is not None and (r := _kernels.relu(z, out)) is not None:  # compiled (relunet._kernels)
-            return r
         try:
             zero = _ZEROS[z.dtype]
         except (KeyError, AttributeError):
@@ -117,8 +130,6 @@ class ReLU(Activation):
         # 1.0 times dC_dr are exact, so this is the equation bit for bit.
         if out is None:
             out = np.empty_like(dC_dr)
-        if (dC_dz := _kernels.step_times(dC_dr, z, self.step_at_zero, out)) is not None:  # compiled (relunet._kernels)
-            return dC_dz
         try:
             zero = _ZEROS[z.dtype]
         except KeyError:
@@ -243,6 +254,7 @@ class Softmax(Activation):
     """
 
     name = "softmax"
+    elementwise = False
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         e = np.exp(z - z.max(axis=1, keepdims=True))

@@ -31,10 +31,10 @@ __all__ = [
 ]
 
 
-def row_weights(n: int, sample_weight: np.ndarray | None, dtype: np.dtype) -> np.ndarray:
-    """c_i with Σ c_i = 1, shape (n, 1): 1/n, or w_i / Σ w."""
+def row_weights(n: int, sample_weight: np.ndarray | None, dtype: np.dtype) -> np.ndarray | float:
+    """c_i with Σ c_i = 1: the scalar 1/n, or w_i / Σ w of shape (n, 1)."""
     if sample_weight is None:
-        return np.full((n, 1), 1.0 / n, dtype=dtype)
+        return 1.0 / n
     w = np.asarray(sample_weight, dtype=dtype).reshape(n, 1)
     return w / w.sum()
 

@@ -35,11 +35,7 @@ _EPS = float(np.finfo(_EXT).eps)
 
 def _extended_copy(net: Network) -> Network:
     """The same network evaluated in extended precision (for the difference quotients only)."""
-    ext = net.copy(np.float64)
-    ext.dtype = np.dtype(_EXT)
-    ext.W = [W.astype(_EXT) for W in ext.W]
-    ext.b = [None if b is None else b.astype(_EXT) for b in ext.b]
-    return ext
+    return net.copy(_EXT)
 
 
 @dataclass
@@ -142,7 +138,7 @@ def check_gradients(
     ext = _extended_copy(net64)
     X_ext, Y_ext = X.astype(_EXT), Y.astype(_EXT)
     w_ext = None if w is None else w.astype(_EXT)
-    base_pattern = _kink_pattern(ext, ext._forward(X_ext))
+    base_pattern = _kink_pattern(ext, ext.forward(X_ext))
     n_params = sum(p.size for p in net64.parameters())
     if mode == "auto":
         mode = "coordinates" if n_params <= max_coordinates else "directions"
@@ -160,8 +156,8 @@ def check_gradients(
                 param[u] = original[u] + s
             else:
                 np.add(original, s * u, out=param)
-            trace = ext._forward(X_ext)
-            values.append(ext._loss(trace, Y_ext, w_ext))
+            trace = ext.forward(X_ext)
+            values.append(ext.cost_of(trace, Y_ext, w_ext))
             if not kink:
                 kink = any(not np.array_equal(a, b) for a, b in zip(_kink_pattern(ext, trace), base_pattern))
             param[...] = original

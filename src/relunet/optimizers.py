@@ -369,6 +369,13 @@ class Optimizer:
     def _begin_step(self, params: Sequence[np.ndarray]) -> None:
         """Per-step work before the rule: scalars shared by all arrays, AdamW's decay."""
 
+    def snapshot(self, reuse=None):
+        import copy
+        return copy.deepcopy(self.state_dict())
+
+    def restore(self, snapshot) -> None:
+        self.load_state_dict(snapshot)
+
     def descent_rate(self) -> float | None:
         """η when the coming step is exactly θ ← θ − η g, else None. :func:`relunet.fit` may then
         fold the step into the products that form g, and calls :meth:`count_step` for it."""

@@ -315,6 +315,7 @@ def run(args: argparse.Namespace) -> int:
     stop = f", stopped early (best epoch {history.best_epoch + 1})" if history.stop_reason == "early_stopping" else ""
     print(f"trained {sizes} {args.activation} network on {name}: {len(fit_idx)} train / {len(val_idx)} "
           f"validation / {len(test_idx)} test rows, {len(history)} epochs in {seconds:.1f} s{stop}")
+    print(f"  step: {history.plan}")
     for part in ("train", "validation", "test"):
         print(f"  {part:<10} {format_metrics(results[part])}")
     if recorder is not None:

@@ -406,8 +406,8 @@ def plain_limits(
             st = scaled_forward(copy, Xd)
             ref = _reference(copy, st, _scaled_backward(copy, st, Yd, 1.0 / Xd.shape[0], keep=False))
             del st
-            trace = copy._forward(Xd)
-            grads = copy._backward(trace, Yd)
+            trace = copy.forward(Xd)
+            grads = copy.backward(trace, Yd)
         out[copy.dtype.name] = _limits_of(copy, trace, grads, ref)
         del trace, grads
     return out

@@ -318,8 +318,8 @@ def measure(
     limits: dict[str, dict[str, int | None]] = {}
     if plain:
         with np.errstate(all="ignore"):
-            trace = net._forward(Xc)
-            grads = net._backward(trace, Yc)
+            trace = net.forward(Xc)
+            grads = net.backward(trace, Yc)
         summary_p = _plain_summary(net, trace, grads)
         if not scaled:
             fractions = _fractions(net, trace.z)

@@ -1,15 +1,16 @@
-"""ReLU's compiled passes (relunet._kernels, the C extension relunet._relu_passes) compute numpy's
-passes bit for bit, on one thread anywhere and on MKL's threads inside a fit whose products MKL runs
-on GNU OpenMP; and run only where they may."""
+"""ReLU's compiled passes (relunet._fast.passes, the C extension relunet._fast._relu_passes) compute
+numpy's passes bit for bit, on one thread or on several; and run only where they may."""
 
 import numpy as np
 import pytest
 
 import relunet as rn
-from relunet import _blas, _kernels
+from relunet._fast import blas as _blas
+from relunet._fast import passes as _kernels
+from relunet._fast import threads as _threads
 
 if _kernels._relu_passes is None:
-    pytest.skip("the C extension relunet._relu_passes is not built", allow_module_level=True)
+    pytest.skip("the C extension relunet._fast._relu_passes is not built", allow_module_level=True)
 
 
 def _mkl_on_gnu_openmp() -> bool:
@@ -20,8 +21,9 @@ def _mkl_on_gnu_openmp() -> bool:
 
 
 MKL_GNU = _mkl_on_gnu_openmp()
+OPENMP = _kernels.info()["openmp"]
 SPECIAL = [-0.0, 0.0, np.nan, -np.nan, -1.0, 2.0, np.inf, -np.inf, 1e-45, -1e-45]
-WHERE = ["one thread", pytest.param("threaded", marks=pytest.mark.skipif(not MKL_GNU, reason="no MKL on GNU OpenMP"))]
+WHERE = ["one thread", pytest.param("threaded", marks=pytest.mark.skipif(not OPENMP, reason="built without OpenMP"))]
 
 
 @pytest.fixture(autouse=True)
@@ -31,12 +33,11 @@ def restore_backend(monkeypatch):
 
 @pytest.fixture
 def where(request, monkeypatch):
-    """A context in which the kernels of ``request.param`` run, even on small arrays."""
+    """The thread count the passes of ``request.param`` run on, even on small arrays."""
     if request.param == "threaded":
-        rn.set_blas("mkl")
         monkeypatch.setattr(_kernels, "MIN_THREADED", 0)
-        return _blas.exclusive
-    return lambda: _blas.exclusive(active=False)
+        return 2
+    return 1
 
 
 def _switch_off(monkeypatch):
@@ -69,8 +70,7 @@ def _same_bits(a, b):
 def test_relu_is_numpys_maximum_bit_for_bit(where, dtype, padded):
     z = _with_specials(np.random.default_rng(0), (37, 50), dtype, 3)
     out = np.full((37, 51), 7.0, dtype)[:, :50] if padded else np.empty_like(z)
-    with where():
-        assert _kernels.relu(z, out) is out
+    assert _kernels.relu(z, out, where) is out
     _same_bits(out, np.maximum(z, dtype(0)))
     assert np.signbit(out[z == 0]).sum() == 0  # max(±0, 0) is +0, as numpy gives it
     if padded:
@@ -87,8 +87,7 @@ def test_step_times_is_numpys_backprop_bit_for_bit(where, monkeypatch, dtype, st
     dC_dr = _with_specials(rng, (41, 33), dtype, 7)
     f = rn.ReLU(step_at_zero=step_at_zero)
     out = dC_dr.copy() if in_place else np.empty_like(dC_dr)
-    with where():
-        got = _kernels.step_times(out if in_place else dC_dr, z, step_at_zero, out)
+    got = _kernels.step_times(out if in_place else dC_dr, z, step_at_zero, out, where)
     assert got is out
     _switch_off(monkeypatch)
     with np.errstate(invalid="ignore"):
@@ -159,22 +158,24 @@ def test_numpy_runs_what_the_kernels_cannot():
     np.testing.assert_array_equal(f(a.astype(np.float16), out=np.empty((3, 4), np.float16)), np.maximum(a, 0))
 
 
-@pytest.mark.skipif(not MKL_GNU, reason="no MKL on GNU OpenMP")
-def test_mkls_threads_only_for_wide_arrays_inside_a_fit_on_mkl():
-    wide, narrow = np.empty((256, 256), np.float32), np.empty((255, 257), np.float32)  # 2¹⁶, 2¹⁶ − 1 entries
-    rn.set_blas("mkl")
-    threads = _blas._state["mkl"].threads
-    assert _kernels._threads(wide) == 1  # outside exclusive(): numpy's threads may be running
-    with _blas.exclusive():
-        assert _kernels._threads(wide) == threads and _kernels._threads(narrow) == 1
-    with _blas.exclusive(active=False):
-        assert _kernels._threads(wide) == 1
+def test_the_passes_share_mkls_threads_only_in_a_fit_whose_products_mkl_runs():
+    if MKL_GNU:
+        rn.set_blas("mkl")
+        assert _threads.pass_threads(on_mkl=True) == _blas._state["mkl"].threads
+    assert _threads.pass_threads(on_mkl=False) == 1
     rn.set_blas("numpy")
-    with _blas.exclusive():
-        assert _kernels._threads(wide) == 1
+    assert _threads.pass_threads(on_mkl=True) == 1
     info = _kernels.info()
-    assert info["built"] and info["openmp"]
-    assert rn.blas_info()["relu_passes"] == info
+    assert info["built"] and rn.blas_info()["relu_passes"] == info
+
+
+def test_numpy_only_switches_the_passes_off_for_a_block():
+    z = np.zeros((4, 3))
+    with _kernels.numpy_only():
+        assert not _kernels.built() and _kernels.relu(z, np.empty_like(z)) is None
+        net = rn.Network([3, 4, 1], seed=0)
+        assert "ReLU passes in numpy" in rn.fit(net, z, z[:, :1], epochs=1).plan
+    assert _kernels.built() and _kernels.relu(z, np.empty_like(z)) is not None
 
 
 def test_without_the_extension_numpy_runs_the_passes(no_kernels):
@@ -187,27 +188,25 @@ def test_without_the_extension_numpy_runs_the_passes(no_kernels):
 
 @pytest.mark.parametrize("sizes,batch", [([32, 1024, 1024, 1], 64), ([8, 30, 30, 30, 2], 16)])
 def test_a_fit_with_the_kernels_equals_one_without(monkeypatch, sizes, batch):
-    """Wide (MKL runs the products and, where it does, two threads the passes) and narrow."""
+    """Wide (MKL runs the products and, where it does, its threads the passes) and narrow."""
     calls, threads = [], []
-    pick = _kernels._threads
-    monkeypatch.setattr(_kernels, "_threads", lambda a: (threads.append(pick(a)), threads[-1])[1])
     for name in ("relu", "step_times"):
         kernel = getattr(_kernels, name)
-        monkeypatch.setattr(_kernels, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), _k(*a))[1])
+        monkeypatch.setattr(_kernels, name, lambda *a, _k=kernel, _n=name: (calls.append(_n), threads.append(a[-1]), _k(*a))[2])
     rng = np.random.default_rng(2)
     net = rn.Network(sizes, dtype=np.float32, seed=0)
     X = rng.standard_normal((4 * batch, sizes[0])).astype(np.float32)
     Y = X[:, :sizes[-1]] ** 2
     a, b = net.copy(), net.copy()
-    rn.fit(a, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
+    h = rn.fit(a, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
     hidden = len(sizes) - 2
-    wide = sizes[1] * batch >= _kernels.MIN_THREADED
-    assert max(threads) == (_blas._state["mkl"].threads if wide and MKL_GNU else 1)
+    on_mkl = MKL_GNU and _blas.takes(batch * (sizes[1] + 1) * sizes[2])
+    assert max(threads) == (_blas._state["mkl"].threads if on_mkl else 1), h.plan
     assert calls.count("relu") == calls.count("step_times") == 2 * 4 * hidden
-    _switch_off(monkeypatch)
-    rn.fit(b, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
-    for p, q in zip(a.parameters(), b.parameters()):
-        np.testing.assert_array_equal(p, q)
+    with _kernels.numpy_only():
+        rn.fit(b, X, Y, rn.SGD(lr=1e-3), epochs=2, batch_size=batch, seed=1)
+    assert len(calls) == 2 * 2 * 4 * hidden  # none more
+    assert a.theta.tobytes() == b.theta.tobytes()
 
 
 def test_bad_arguments_raise_or_decline_cleanly():

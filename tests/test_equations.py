@@ -1,9 +1,10 @@
-"""Every fast path computes what the plain equations compute.
+"""The network computes what the plain equations compute.
 
-The network's hot path reuses buffers, keeps the parameters packed in one flat array, stacks
-[W[k]; b[k]] into one product and writes ReLU's step straight into the output buffer. Here each
-result is compared with a straightforward implementation of equations (1)–(6) written below,
-with the derivatives restated from their formulas (not taken from relunet).
+Network.forward and Network.backward reuse buffers, keep the parameters packed in one flat array
+and write each equation into its output buffer. Here each result is compared with a
+straightforward implementation of equations (1)–(6) written below, with the derivatives restated
+from their formulas (not taken from relunet). tests/test_contract.py holds the fast engine to the
+same reference.
 """
 
 from __future__ import annotations
@@ -12,8 +13,7 @@ import numpy as np
 import pytest
 
 import relunet as rn
-from relunet.network import Gradients, Trace, _stacked_gradients, _stacked_parameters
-from relunet._flat import flat_span as opt_flat_span
+from relunet.network import Gradients, Trace
 
 # --------------------------------------------------------------------------- the plain equations
 STEP = {"relu1": 1.0, "relu0": 0.0, "relu05": 0.5}
@@ -119,14 +119,10 @@ HIDDEN = ["relu1", "relu0", "relu05", "leaky", "tanh", "sigmoid", "identity"]
 def test_hot_path_matches_the_equations(hidden, dtype, bias):
     net = make(hidden, dtype, bias)
     X, Y = data(net, 5)
-    trace = net._forward(X)
+    trace = net.forward(X)
     if hidden in STEP:
         assert np.count_nonzero(trace.z[1] == 0) >= 5  # the step at 0 really is exercised
-    grads = net._backward(trace, Y)
-    if bias:  # the stacked products [r[k], 1] @ [W[k]; b[k]] and [r[k], 1].T @ dC_dz are in use
-        assert all(trace.operands()[k] is trace._ones_column[k] for k in range(net.L))  # [X, 1] too
-        assert all(a is not None for a in _stacked_parameters(net))
-        assert all(a is not None for a in _stacked_gradients(grads))
+    grads = net.backward(trace, Y)
     assert_matches(net, hidden, X, Y, trace, grads)
 
 
@@ -136,7 +132,7 @@ def test_step_at_zero_changes_exactly_the_entries_at_zero(hidden, dtype):
     # with z[1][:, 0] = 0, dC_dz[1][:, 0] is dC_dr[1][:, 0] times Step(0) and nothing else
     net = make(hidden, dtype, True)
     X, Y = data(net, 6)
-    g = net._backward(net._forward(X), Y)
+    g = net.backward(net.forward(X), Y)
     if hidden in STEP:
         np.testing.assert_array_equal(g.dC_dz[1][:, 0], g.dC_dr[1][:, 0] * dtype(STEP[hidden]))
     else:
@@ -150,16 +146,16 @@ def test_buffers_are_reused_across_steps_and_rebuilt_for_a_new_batch_size(bias, 
     X5, Y5 = data(net, 5, seed=2)
     X3, Y3 = data(net, 3, seed=3)
     X5b, Y5b = data(net, 5, seed=4)
-    t5 = net._forward(X5)
-    g5 = net._backward(t5, Y5)
+    t5 = net.forward(X5)
+    g5 = net.backward(t5, Y5)
     assert_matches(net, "relu1", X5, Y5, t5, g5)
-    t3 = net._forward(X3, t5)  # another batch size: fresh buffers, the old ones untouched
-    g3 = net._backward(t3, Y3, None, g5)
+    t3 = net.forward(X3, t5)  # another batch size: fresh buffers, the old ones untouched
+    g3 = net.backward(t3, Y3, None, g5)
     assert t3 is not t5 and g3 is not g5
     assert_matches(net, "relu1", X3, Y3, t3, g3)
     assert_matches(net, "relu1", X5, Y5, t5, g5)
-    t5b = net._forward(X5b, t5)  # same size again: the same arrays, overwritten
-    g5b = net._backward(t5b, Y5b, None, g5)
+    t5b = net.forward(X5b, t5)  # same size again: the same arrays, overwritten
+    g5b = net.backward(t5b, Y5b, None, g5)
     assert t5b is t5 and g5b is g5
     assert all(a is b for a, b in zip(g5b.parameters(), g5.parameters()))
     assert_matches(net, "relu1", X5b, Y5b, t5b, g5b)
@@ -168,8 +164,8 @@ def test_buffers_are_reused_across_steps_and_rebuilt_for_a_new_batch_size(bias, 
 def test_input_gradient_and_backpropagate_match_the_equations():
     net = make("relu1", np.float64, True)
     X, Y = data(net, 4)
-    trace = net._forward(X)
-    g = net._backward(trace, Y, None, None, True)
+    trace = net.forward(X)
+    g = net.backward(trace, Y, None, None, True)
     dr = assert_matches(net, "relu1", X, Y, trace, g)
     np.testing.assert_allclose(g.dC_dr[0], dr[0], rtol=1e-10, atol=1e-12)
     g2 = net.backpropagate(trace, (trace.r[-1] - Y) / 4, input_gradient=True)
@@ -180,8 +176,8 @@ def test_input_gradient_and_backpropagate_match_the_equations():
 def test_parameters_are_packed_in_one_flat_array_in_order():
     net = rn.Network([3, 4, 2], seed=0)
     params = net.parameters()
-    base = params[0].base
-    assert base is not None and base.ndim == 1 and base.size == sum(p.size for p in params)
+    base = net.theta
+    assert base.ndim == 1 and base.size == sum(p.size for p in params) == net.layout.size
     offset = 0
     for p in params:
         assert p.base is base
@@ -194,16 +190,19 @@ def test_parameters_are_packed_in_one_flat_array_in_order():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_replaced_or_foreign_arrays_fall_back_to_the_plain_path(dtype):
+def test_parameters_change_in_place_and_foreign_buffers_are_filled(dtype):
     net = make("relu1", dtype, True)
     X, Y = data(net, 5)
-    trace = net._forward(X)
-    grads = net._backward(trace, Y)
-    # a user replaces W[1] and b[2] by new arrays (not views of the packed θ)
-    net.W[1] = net.W[1] * 1.5
-    net.b[2] = net.b[2] + 0.25
-    t2 = net._forward(X, trace)
-    g2 = net._backward(t2, Y, None, grads)
+    trace = net.forward(X)
+    grads = net.backward(trace, Y)
+    W1 = net.W[1]
+    net.W[1] = net.W[1] * 1.5  # copied into the view: W[k], b[k] stay views of θ
+    net.b[2] += 0.25
+    assert net.W[1] is W1 and W1.base is net.theta and net.b[2].base is net.theta
+    with pytest.raises(ValueError, match="shape"):
+        net.W[1] = np.zeros((2, 2))
+    t2 = net.forward(X, trace)
+    g2 = net.backward(t2, Y, None, grads)
     assert_matches(net, "relu1", X, Y, t2, g2)
     # a Trace and Gradients built elsewhere, with separate arrays
     m = net.sizes
@@ -214,8 +213,8 @@ def test_replaced_or_foreign_arrays_fall_back_to_the_plain_path(dtype):
         dC_dz=[None] + [np.empty((5, k), dtype) for k in m[1:]],
         dC_dr=[None] + [np.empty((5, k), dtype) for k in m[1:]],
     )
-    t3 = net._forward(X, foreign_t)
-    g3 = net._backward(t3, Y, None, foreign_g)
+    t3 = net.forward(X, foreign_t)
+    g3 = net.backward(t3, Y, None, foreign_g)
     assert t3 is foreign_t and g3 is foreign_g
     assert_matches(net, "relu1", X, Y, t3, g3)
 
@@ -224,9 +223,9 @@ def test_copy_is_packed_and_independent():
     net = make("relu1", np.float64, True)
     c = net.copy(np.float32)
     X, Y = data(c, 4)
-    assert c.W[0].base is not None and c.W[0].base is c.b[-1].base
-    assert c.W[0].base is not net.W[0].base
-    assert_matches(c, "relu1", X, Y, c._forward(X), c._backward(c._forward(X), Y))
+    assert c.W[0].base is c.theta and c.b[-1].base is c.theta
+    assert c.theta.dtype == np.float32 and not np.shares_memory(c.theta, net.theta)
+    assert_matches(c, "relu1", X, Y, c.forward(X), c.backward(c.forward(X), Y))
 
 
 # --------------------------------------------------------------------------- equation (4) alone
@@ -287,13 +286,13 @@ def test_packed_update_in_pieces_equals_the_rule_array_by_array(name, dtype):
     # more than 2^16 parameters, so the flat update runs in several pieces
     net = rn.Network([300, 500, 3], seed=0, dtype=dtype)
     assert sum(p.size for p in net.parameters()) > 2 * 2**16
-    assert opt_flat_span(net.parameters()) is not None
+    assert all(p.base is net.theta for p in net.parameters())
     loose = [p.copy() for p in net.parameters()]  # the same values, one separate array each
     rng = np.random.default_rng(9)
     opt_packed, opt_loose = _optimizer(name, 1e-2), _optimizer(name, 1e-2)
     plain = [p.astype(np.float64) for p in loose]
     states = [{} for _ in plain]
-    packed_g = net._gradient_buffers(1, None, False).parameters()  # laid out like θ
+    packed_g = net.empty_gradients(1).parameters()  # laid out like θ
     for t in range(1, 4):
         g = [rng.standard_normal(p.shape).astype(dtype) for p in loose]
         for a, b in zip(packed_g, g):
@@ -327,36 +326,12 @@ def test_an_activation_without_out_is_written_into_the_trace_in_the_network_dtyp
     net = make("tanh", dtype, True)
     net.activations[1:-1] = [_PlainTanh()] * (net.L - 1)
     X, Y = data(net, 5)
-    trace = net._forward(X)
+    trace = net.forward(X)
     buffers = [a for a in trace.r[1:]]
-    grads = net._backward(trace, Y)
+    grads = net.backward(trace, Y)
     assert_matches(net, "tanh", X, Y, trace, grads)
-    trace2 = net._forward(X, trace)
+    trace2 = net.forward(X, trace)
     assert trace2 is trace and all(a is b for a, b in zip(trace2.r[1:], buffers))
-
-
-def test_relu_step_mask_scratch_is_per_thread_and_per_shape():
-    import threading
-
-    relu = rn.ReLU()
-    ok = []
-
-    def work(seed):
-        rng = np.random.default_rng(seed)
-        for i in range(200):
-            shape = (160 + i % 11, 330)  # more shapes than the scratch keeps
-            z = rng.standard_normal(shape)
-            z[0, :3] = 0.0
-            dr = rng.standard_normal(shape)
-            got = relu.backprop(dr, z, np.maximum(z, 0), out=np.empty_like(dr))
-            ok.append(np.array_equal(got, dr * (z >= 0)))
-
-    threads = [threading.Thread(target=work, args=(s,)) for s in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert len(ok) == 800 and all(ok)
 
 
 def test_a_trace_of_another_network_or_a_copied_trace_gives_the_right_answers():

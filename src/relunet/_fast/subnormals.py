@@ -1,7 +1,6 @@
 """Subnormal floats: the range below the smallest normal float (float32 1.2e-38, float64 2.2e-308)
 that a deep network's signal or gradient passes through as it decays, and where x86 arithmetic
-is many times slower (``benchmarks/run.py``: a 5000-layer net's forward and backward 5× slower
-when every activation is subnormal).
+is many times slower (measured in ``benchmarks/run.py``, reported in docs/benchmarks.md).
 
 :func:`flush_subnormals` turns on the processor's flush-to-zero and denormals-are-zero modes
 (the FTZ and DAZ bits of MXCSR) for the calling thread inside a with-block: a result that would

@@ -2,10 +2,9 @@
 
 Wide layers spend nearly all of a training step in these products. Where the optional package
 ``mkl`` is installed (``pip install "relunet[mkl]"``), products of at least ``MIN_WORK``
-multiply-adds (or ``MIN_OUT`` results) go to MKL's cblas_sgemm / cblas_dgemm through ctypes; on
-this x86 machine they run the W1 products of ``benchmarks/run.py`` in three quarters of the time
-the OpenBLAS inside numpy's wheels takes. Smaller products stay with numpy, whose call costs
-less. Both compute the same products; only the order in which the sums are rounded differs.
+multiply-adds (or ``MIN_OUT`` results) go to MKL's cblas_sgemm / cblas_dgemm through ctypes
+(faster than the OpenBLAS inside numpy's wheels on wide layers: docs/benchmarks.md). Smaller
+products stay with numpy, whose call costs less. Both compute the same products; only the order in which the sums are rounded differs.
 MKL's gemm also adds into its output (beta = 1), which lets plain SGD fold its update into the
 products of (6).
 
@@ -15,24 +14,20 @@ The backend is "auto" (MKL when it loads, else numpy) unless the environment var
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import importlib.metadata
 import os
-import sys
-import threading
 from typing import Any
 
 import numpy as np
 
-__all__ = ["product", "sum_of_squares", "takes", "exclusive", "shared_threads", "set_blas", "blas_info", "MIN_WORK",
-           "MIN_OUT", "MIN_DOT"]
+__all__ = ["product", "sum_of_squares", "takes", "mkl", "set_blas", "MIN_WORK", "MIN_OUT", "MIN_DOT"]
 
-#: multiply-adds m·n·k from which a product goes to MKL. Below about this, MKL's two threads cost
-#: more than they bring on 2 cores (a 200×100×100 step ran 1.8× slower through MKL).
+#: multiply-adds m·n·k from which a product goes to MKL. Below about this, MKL's threads cost
+#: more than they bring on 2 cores.
 MIN_WORK = 1 << 25
 #: entries of ``out`` from which a product goes to MKL whatever its work: writing them is the cost
-#: then (a one-unit layer's dC_dr, 256 × 1024: 46 µs through MKL, 132 µs through numpy)
+#: then (a one-unit layer's dC_dr), and MKL writes them on all its threads
 MIN_OUT = 1 << 18
 #: entries from which a sum of squares goes to MKL
 MIN_DOT = 1 << 16
@@ -70,29 +65,12 @@ class _MKL:
         self.version = buf.value.decode(errors="replace").strip()
         lib.MKL_Get_Max_Threads.restype = ctypes.c_int
         self.threads = int(lib.MKL_Get_Max_Threads())
-        try:
-            from threadpoolctl import ThreadpoolController
-
-            self.controller = ThreadpoolController
-        except ImportError:  # then numpy's BLAS keeps its threads (see exclusive)
-            self.controller = None
-        self._openblas: tuple[int, Any] = (-1, None)
-
-    def openblas(self) -> Any:
-        """Every OpenBLAS loaded by now (numpy's, and SciPy's own where SciPy has been imported),
-        as a threadpoolctl selection, or None. Finding them reads the process's memory map (about
-        3 ms), so they are looked up again only after new imports, which is how another arrives."""
-        if self.controller is None:
-            return None
-        if self._openblas[0] != len(sys.modules):
-            self._openblas = (len(sys.modules), self.controller().select(internal_api="openblas"))
-        return self._openblas[1]
 
 
 def _threading_layer(folder: str) -> str:
     """GNU OpenMP where the system has it: the runtime numpy's neighbours (PyTorch, scikit-learn)
-    already use; Intel's own spins for 200 ms after every call and would take a core from numpy
-    in between. Else Intel's (the mkl package brings it), else one thread."""
+    already use; Intel's own keeps spinning long after every call and would take a core from
+    numpy in between. Else Intel's (the mkl package brings it), else one thread."""
     for layer, lib in (("gnu", "libgomp.so.1"), ("intel", "libiomp5.so")):
         for path in (lib, os.path.join(folder, lib)):
             try:
@@ -115,7 +93,6 @@ def _find_mkl_rt() -> str:
 
 
 _state: dict[str, Any] = {"choice": None, "mkl": None, "error": None}
-_local = threading.local()  # depth: how many exclusive() blocks this thread is inside
 
 
 def set_blas(backend: str) -> str:
@@ -136,7 +113,8 @@ def set_blas(backend: str) -> str:
     return "mkl" if _state["mkl"] is not None else "numpy"
 
 
-def _mkl() -> _MKL | None:
+def mkl() -> _MKL | None:
+    """The loaded MKL, or None where numpy runs every product (the backend chosen on first use)."""
     if _state["choice"] is None:
         value = os.environ.get("RELUNET_BLAS", "auto")
         choice = value.strip().lower() or "auto"
@@ -148,60 +126,16 @@ def _mkl() -> _MKL | None:
 
 def takes(work: float) -> bool:
     """Whether MKL runs a product of ``work`` multiply-adds m·n·k."""
-    return work >= MIN_WORK and _mkl() is not None
+    return work >= MIN_WORK and mkl() is not None
 
 
-@contextlib.contextmanager
-def exclusive(active: bool = True):
-    """A context in which MKL's threads have the cores: numpy's OpenBLAS runs single-threaded,
-    and sums of squares go to MKL's dot. For work whose big products MKL runs (``active``).
-
-    Both libraries keep their worker threads spinning for a while after a product; on 2 cores a
-    spinning OpenBLAS thread makes a following MKL product wait for a time slice (measured: steps
-    of 100-wide layers 14× slower). Nested blocks in one thread limit once, at the outermost."""
-    mkl = _mkl()
-    if not active or mkl is None:
-        yield
-        return
-    depth = getattr(_local, "depth", 0)
-    openblas = mkl.openblas() if depth == 0 else None
-    limiter = openblas.limit(limits=1) if openblas is not None else None
-    _local.depth = depth + 1
-    try:
-        yield
-    finally:
-        _local.depth = depth
-        if limiter is not None:
-            limiter.restore_original_limits()
-
-
-def shared_threads() -> int:
-    """MKL's thread count where the calling thread is inside :func:`exclusive` with MKL's products
-    on GNU OpenMP, whose team other OpenMP work (relunet._kernels) can then share; else 0."""
-    mkl = _state["mkl"]
-    return mkl.threads if mkl is not None and mkl.layer == "gnu" and getattr(_local, "depth", 0) > 0 else 0
-
-
-def blas_info() -> dict[str, Any]:
-    """Which backend runs the products: name, and for MKL its version, library and threads; and
-    under "relu_passes" whether ReLU's compiled passes are built (relunet._kernels)."""
-    from . import _kernels
-
-    mkl = _mkl()
-    common = {"choice": _state["choice"], "relu_passes": _kernels.info()}
-    if mkl is None:
-        return {"backend": "numpy", "mkl_unavailable": _state["error"], **common}
-    return {"backend": "mkl", "version": mkl.version, "library": mkl.path, "threads": mkl.threads,
-            "threading": mkl.layer, "min_work": MIN_WORK, "min_out": MIN_OUT, **common}
-
-
-def sum_of_squares(a: np.ndarray) -> float:
-    """Σ a² over an array as one BLAS dot: MKL's (threaded) inside :func:`exclusive`, where numpy's
-    is held to one thread; numpy's elsewhere. inf or NaN as soon as any entry is."""
+def sum_of_squares(a: np.ndarray, on_mkl: bool = False) -> float:
+    """Σ a² over an array as one BLAS dot: MKL's (threaded) with ``on_mkl`` (where MKL has the
+    cores, see relunet._fast.threads), numpy's otherwise. inf or NaN as soon as any entry is."""
     flat = a.reshape(-1)
-    mkl = _state["mkl"] if getattr(_local, "depth", 0) else None
-    if mkl is not None and flat.size >= MIN_DOT and flat.dtype in mkl.dot and flat.flags.c_contiguous:
-        return float(mkl.dot[flat.dtype](flat.size, flat.ctypes.data, 1, flat.ctypes.data, 1))
+    lib = _state["mkl"] if on_mkl else None
+    if lib is not None and flat.size >= MIN_DOT and flat.dtype in lib.dot and flat.flags.c_contiguous:
+        return float(lib.dot[flat.dtype](flat.size, flat.ctypes.data, 1, flat.ctypes.data, 1))
     return float(np.dot(flat, flat))
 
 
@@ -223,10 +157,10 @@ def product(A: np.ndarray, B: np.ndarray, out: np.ndarray, alpha: float = 1.0, b
     A and B may be transposed views (r.T, W.T). MKL takes 2-D operands of one float dtype with a
     row-major ``out``; anything else goes to numpy (np.dot, else np.matmul), where alpha and beta
     cost a temporary; so an accumulating product (beta ≠ 0) goes to MKL whatever its size."""
-    mkl = _state["mkl"] if _state["choice"] is not None else _mkl()
+    lib = _state["mkl"] if _state["choice"] is not None else mkl()
     # the size test first: most products of narrow layers go to numpy, and should learn it fast
     if (
-        mkl is not None
+        lib is not None
         and out.ndim == 2
         and (beta != 0.0 or out.size >= MIN_OUT or A.size * out.shape[1] >= MIN_WORK)
         and A.ndim == 2
@@ -234,7 +168,7 @@ def product(A: np.ndarray, B: np.ndarray, out: np.ndarray, alpha: float = 1.0, b
     ):
         m, k = A.shape
         n = B.shape[1]
-        if A.dtype == B.dtype == out.dtype and out.dtype in mkl.gemm:
+        if A.dtype == B.dtype == out.dtype and out.dtype in lib.gemm:
             a, b = _operand(A), _operand(B)
             if (
                 a is not None
@@ -247,7 +181,7 @@ def product(A: np.ndarray, B: np.ndarray, out: np.ndarray, alpha: float = 1.0, b
                 and not np.may_share_memory(out, A)
                 and not np.may_share_memory(out, B)
             ):
-                mkl.gemm[out.dtype](
+                lib.gemm[out.dtype](
                     _ROW_MAJOR, a[0], b[0], m, n, k, alpha,
                     A.ctypes.data, a[1], B.ctypes.data, b[1], beta,
                     out.ctypes.data, out.strides[0] // out.itemsize,

@@ -1,0 +1,179 @@
+"""fit: the loop over epochs and batches, with validation, early stopping and callbacks.
+
+The training loss of an epoch is the mean of the batch losses weighted by each batch's share of
+the rows (by its total sample weight when ``sample_weight`` is given), each taken before that
+batch's update — scikit-learn's ``loss_curve_`` does the same. It is the cost alone: an L2
+penalty of the optimizer is not added.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from .. import _fast
+from .._validation import check_bool, check_non_negative_int, check_positive_int, check_real, check_seed
+from ..network import Network
+from ..optimizers import Adam, Optimizer, get_optimizer
+from .callbacks import Hooks
+from .data import Epochs, draw_seed, validation_split
+from .guard import DivergenceError, Diverged, Guard
+from .records import EpochInfo, History, StepInfo
+from .step import train_step
+
+__all__ = ["fit"]
+
+
+def fit(
+    net: Network,
+    X: Any,
+    Y: Any,
+    optimizer: Optimizer | str | None = None,
+    epochs: int = 10,
+    batch_size: int | None = 32,
+    shuffle: bool = True,
+    seed: int | np.random.Generator | None = None,
+    validation_data: tuple | None = None,
+    validation_fraction: float | None = None,
+    early_stopping: bool = False,
+    patience: int = 10,
+    tol: float = 0.0,
+    restore_best: bool = True,
+    callbacks: Sequence[Any] | None = None,
+    sample_weight: Any = None,
+    initial_epoch: int | None = None,
+    flush_subnormals: bool = False,
+) -> History:
+    """Train ``net`` in place on (X, Y) of shapes (n, m_0), (n, m_L) and return a :class:`History`.
+
+    optimizer : an Optimizer, a name ("sgd", "adam", "adamw"), or None for ``Adam()``. Its state
+        carries over between calls (one optimizer per network).
+    epochs : epochs to run in this call; ``initial_epoch`` is the index of the first (default: the
+        optimizer's count of finished epochs, so a second call continues the first).
+    batch_size : rows per step (the last batch of an epoch may be smaller); None or more than n
+        means the full batch.
+    shuffle, seed : permute the rows each epoch with a generator seeded by (seed, epoch); the same
+        seed gives the same result bit for bit. seed None draws one (kept in ``History.seed``).
+    validation_data : (X_val, Y_val) or (X_val, Y_val, w_val); or ``validation_fraction`` f: the
+        first ceil(f·n) rows of the permutation drawn by
+        ``default_rng(SeedSequence(seed, spawn_key=(1,)))`` are held out (the same for every epoch
+        and every call with that seed).
+    early_stopping : stop when the monitored loss (validation loss if there is validation data,
+        else training loss) has not fallen below best − ``tol`` for ``patience`` consecutive
+        epochs; with ``restore_best`` the parameters of the best epoch are put back at the end.
+    callbacks : :class:`Callback` objects (or objects with ``on_step``/``on_epoch``) or callables
+        (called after each epoch); returning True or raising :class:`StopTraining` stops. They
+        never change what is computed.
+    sample_weight : (n,) non-negative row weights; a batch's cost is Σ w_i C_i / Σ w_i.
+    flush_subnormals : train with subnormal floats flushed to zero (see
+        :func:`relunet.flush_subnormals`): faster where a deep net's signal or gradient decays
+        through that range, no longer IEEE there. x86-64 Linux only.
+
+    The step that runs is chosen once per call (``History.plan`` says which, and why). Raises
+    :class:`DivergenceError` if the loss or a gradient becomes non-finite (before that step's
+    update) or an update makes a parameter non-finite (the update is undone), leaving the network
+    and the optimizer exactly as after the last good step. numpy's overflow/invalid warnings are
+    silenced inside the loop, since that check is explicit. A network whose parameters are not
+    finite to begin with is refused.
+    """
+    if not isinstance(net, Network):
+        raise TypeError(f"net must be a relunet Network (got {type(net).__name__})")
+    optimizer = Adam() if optimizer is None else get_optimizer(optimizer)
+    epochs = check_positive_int("epochs", epochs)
+    batch_size = None if batch_size is None else check_positive_int("batch_size", batch_size)
+    shuffle, early_stopping = check_bool("shuffle", shuffle), check_bool("early_stopping", early_stopping)
+    restore_best, flush = check_bool("restore_best", restore_best), check_bool("flush_subnormals", flush_subnormals)
+    patience, tol = check_positive_int("patience", patience), check_real("tol", tol, minimum=0.0)
+    initial_epoch = optimizer.epoch if initial_epoch is None else check_non_negative_int("initial_epoch", initial_epoch)
+    hooks = Hooks(callbacks)
+    seed = check_seed(seed)
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63 - 1))
+    if seed is None and (shuffle or validation_fraction is not None):
+        seed = draw_seed()
+    X, Y, w = net.check_XY(X, Y, sample_weight)
+    X, Y, w, Xv, Yv, wv = validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
+    data = Epochs(X, Y, w, X.shape[0] if batch_size is None else batch_size, shuffle, seed)
+
+    plan = _fast.plan(net, optimizer, data.batch_size)
+    engine = _fast.Engine(net, plan, observed=bool(hooks.step))
+    guard = Guard(net, optimizer, engine.sum_of_squares)
+    history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed, plan=str(plan))
+    best_theta = np.empty_like(net.theta) if early_stopping and restore_best else None
+    best, bad_epochs, step, stop_reason = math.inf, 0, 0, None
+    t_start = time.perf_counter()
+    for hook in hooks.begin:
+        hook(net, optimizer)
+    flushing = _fast.flush_subnormals() if flush else contextlib.nullcontext()
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"), _fast.exclusive(plan.mkl), flushing:
+        for epoch in range(initial_epoch, initial_epoch + epochs):
+            t0 = time.perf_counter()
+            lr = optimizer.begin_epoch()
+            eta = optimizer.descent_rate() if plan.fold else None
+            loss_sum = weight_sum = 0.0
+            for batch, Xb, Yb, wb in data.batches(epoch):
+                rows = float(Xb.shape[0]) if wb is None else float(wb.sum())
+                if rows <= 0:  # every row of this batch weighs 0: nothing to learn from it
+                    continue
+                try:
+                    loss, grads = train_step(engine, guard, optimizer, Xb, Yb, wb, eta)
+                except Diverged as d:
+                    err = DivergenceError(epoch, batch, step + 1, d.where, d.layer, d.quantity)
+                    err.history = history
+                    raise err from None
+                step += 1
+                loss_sum, weight_sum = loss_sum + loss * rows, weight_sum + rows
+                if hooks.step:
+                    info = StepInfo(epoch, batch, step, loss, lr, Xb.shape[0], net, optimizer, grads)
+                    if Hooks.call(hooks.step, info):
+                        stop_reason = "callback"
+                        break
+
+            train_loss = loss_sum / weight_sum if weight_sum > 0 else math.nan
+            val_loss = None if Xv is None else float(net.cost_of(net.forward(Xv), Yv, wv))
+            monitored = train_loss if val_loss is None else val_loss
+            optimizer.end_epoch(data.n, monitored)
+            history.epochs.append(epoch)
+            history.train_loss.append(train_loss)
+            if val_loss is not None:
+                history.val_loss.append(val_loss)
+            history.lr.append(lr)
+            history.epoch_time.append(time.perf_counter() - t0)
+            history.steps = step
+            bad_epochs = 0 if monitored < best - tol else bad_epochs + 1
+            if monitored < best:
+                best, history.best_epoch, history.best_loss = monitored, epoch, monitored
+                if best_theta is not None:
+                    np.copyto(best_theta, net.theta)
+            if stop_reason is None and early_stopping and bad_epochs >= patience:
+                stop_reason = "early_stopping"
+            if stop_reason is None and optimizer.schedule.exhausted:
+                stop_reason = "lr_schedule"
+            if hooks.epoch and _epoch_hooks(hooks, epoch, initial_epoch, epochs, train_loss, val_loss, lr, t_start,
+                                            net, optimizer, history) and stop_reason is None:
+                stop_reason = "callback"
+            if stop_reason is not None:
+                break
+
+    history.stopped_early, history.stop_reason = stop_reason is not None, stop_reason
+    if best_theta is not None and history.best_epoch is not None and history.best_epoch != history.epochs[-1]:
+        np.copyto(net.theta, best_theta)
+        history.restored_best = True
+    for hook in hooks.end:
+        hook(history)
+    return history
+
+
+def _epoch_hooks(hooks, epoch, initial_epoch, epochs, train_loss, val_loss, lr, t_start, net, optimizer, history) -> bool:
+    """Call the on_epoch hooks; True when one asks to stop."""
+    done = epoch - initial_epoch + 1
+    elapsed = time.perf_counter() - t_start
+    info = EpochInfo(epoch=epoch, epochs_done=done, epochs_total=epochs, train_loss=train_loss, val_loss=val_loss,
+                     lr=lr, elapsed=elapsed, eta=elapsed / done * (epochs - done), net=net, optimizer=optimizer,
+                     history=history)
+    return Hooks.call(hooks.epoch, info)
