@@ -292,12 +292,13 @@ def test_packed_update_in_pieces_equals_the_rule_array_by_array(name, dtype):
     opt_packed, opt_loose = _optimizer(name, 1e-2), _optimizer(name, 1e-2)
     plain = [p.astype(np.float64) for p in loose]
     states = [{} for _ in plain]
-    packed_g = net.empty_gradients(1).parameters()  # laid out like θ
+    packed = net.empty_gradients(1)  # laid out like θ
+    packed_g, packed_flat = packed.parameters(), packed.dC_dtheta
     for t in range(1, 4):
         g = [rng.standard_normal(p.shape).astype(dtype) for p in loose]
         for a, b in zip(packed_g, g):
             a[...] = b
-        opt_packed.step(net.parameters(), packed_g)
+        opt_packed.step(net.parameters(), packed_g, flat=(net.theta, packed_flat))
         opt_loose.step(loose, [a.copy() for a in g])
         plain = [_restated(name, th, gi.astype(np.float64), st, t, 1e-2) for th, gi, st in zip(plain, g, states)]
     for a, b, c in zip(net.parameters(), loose, plain):

@@ -357,7 +357,7 @@ def test_flat_update_of_a_packed_network_equals_the_per_array_update(make):
     for _ in range(3):
         g = net.gradient(X, Y)
         g_loose = [x.copy() for x in g.parameters()]
-        flat_opt.step(net.parameters(), g.parameters())
+        flat_opt.step(net.parameters(), g.parameters(), flat=(net.theta, g.dC_dtheta))
         loose_opt.step(loose, g_loose)
         # both follow the same gradients, computed at the flat network's parameters
         for a, b in zip(loose, net.parameters()):
@@ -365,46 +365,132 @@ def test_flat_update_of_a_packed_network_equals_the_per_array_update(make):
                 np.testing.assert_array_equal(a, b)
             else:
                 np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-16)
-    assert flat_opt._theta_flat is not None and flat_opt._g_flat is not None
-    assert loose_opt._theta_flat is None
+    assert all(a.base is flat_opt.state[name][0].base for name in flat_opt.state_names for a in flat_opt.state[name])
     for name in flat_opt.state_names:
         for a, b in zip(flat_opt.state[name], loose_opt.state[name]):
             np.testing.assert_allclose(a, b, rtol=0 if flat_opt.clip_norm is None else 1e-13, atol=1e-16)
 
 
+ALL = {
+    "sgd": lambda: rn.SGD(lr=0.3),
+    "sgd l2 clip": lambda: rn.SGD(lr=0.3, l2=0.5, clip_norm=1.0),
+    "momentum": lambda: rn.SGD(lr=0.3, momentum=0.9),
+    "nesterov": lambda: rn.SGD(lr=0.3, momentum=0.9, nesterov=True, l2=0.1),
+    "adam": lambda: rn.Adam(lr=0.3, schedule="adaptive"),
+    "adamw": lambda: rn.AdamW(lr=0.3, weight_decay=0.5),
+}
+
+
+def _bits(opt):
+    """Every bit of the optimizer's state: counters, η, schedule, and each state array's bytes."""
+    sd = opt.state_dict()
+    return repr(sd["scalars"]), {k: [a.tobytes() for a in v] for k, v in sd["arrays"].items()}
+
+
+@pytest.mark.parametrize("flat", [False, True])
+@pytest.mark.parametrize("first", [True, False])
+@pytest.mark.parametrize("name", ALL)
+def test_restore_undoes_a_step_bit_for_bit(name, first, flat):
+    net = rn.Network([4, 6, 3], seed=0)
+    rng = np.random.default_rng(1)
+    opt, twin = ALL[name](), ALL[name]()
+    grads = net.empty_gradients(1)
+
+    def step(o, scale=1.0):
+        grads.dC_dtheta[...] = rng.standard_normal(grads.dC_dtheta.size) * scale
+        o.step(net.parameters(), grads.parameters(), flat=(net.theta, grads.dC_dtheta) if flat else None)
+
+    if not first:  # the state exists, with an epoch and an adaptive schedule's record behind it
+        opt.begin_epoch()
+        step(opt)
+        opt.end_epoch(10, 1.0)
+        twin.load_state_dict(opt.state_dict())
+    before, theta = _bits(opt), net.theta.copy()
+    snap = opt.snapshot()
+    step(opt, 1e3)
+    assert _bits(opt) != before
+    opt.restore(snap)
+    net.theta[...] = theta
+    assert _bits(opt) == before
+    # and the next step is the step the optimizer would have taken without the detour
+    rng = np.random.default_rng(7)
+    step(opt)
+    after, theta_after = _bits(opt), net.theta.copy()
+    net.theta[...] = theta
+    rng = np.random.default_rng(7)
+    step(twin)
+    assert _bits(twin)[1] == after[1] and net.theta.tobytes() == theta_after.tobytes()
+
+
+@pytest.mark.parametrize("name", ["momentum", "adam"])
+def test_snapshot_reuse_allocates_nothing(name):
+    net = rn.Network([4, 6, 3], seed=0)
+    opt, grads = ALL[name](), net.empty_gradients(1)
+    grads.dC_dtheta[...] = 0.1
+    step = lambda: opt.step(net.parameters(), grads.parameters(), flat=(net.theta, grads.dC_dtheta))  # noqa: E731
+    step()
+    snap = opt.snapshot()
+    arrays = [a for v in snap.arrays.values() for a in v]
+    step()
+    again = opt.snapshot(reuse=snap)
+    assert again is snap and [a for v in again.arrays.values() for a in v] == arrays
+    assert all(any(a is b for b in arrays) for v in again.arrays.values() for a in v)
+
+
+def _saved(opt_factory, **edit):
+    net = rn.Network([3, 4, 2], seed=0)
+    opt = opt_factory()
+    g = net.empty_gradients(1)
+    g.dC_dtheta[...] = 0.5
+    opt.step(net.parameters(), g.parameters())
+    state = opt.state_dict()
+    state = {"scalars": dict(state["scalars"]), "arrays": {k: [a.copy() for a in v] for k, v in state["arrays"].items()}}
+    for key, value in edit.items():
+        if key in state["scalars"]:
+            state["scalars"][key] = value
+        else:
+            name, i, value = value
+            state["arrays"][name][i].flat[0] = value
+    return state
+
+
 @pytest.mark.parametrize(
-    "make",
+    "make,edit,error,message",
     [
-        lambda: rn.SGD(lr=0.3),
-        lambda: rn.SGD(lr=0.3, l2=0.5),
-        lambda: rn.SGD(lr=0.3, momentum=0.9),
-        lambda: rn.SGD(lr=0.3, momentum=0.9, nesterov=True, l2=0.1),
-        lambda: rn.Adam(lr=0.3),
-        lambda: rn.Adam(lr=0.3, beta1=0.5, beta2=0.9),
-        lambda: rn.AdamW(lr=0.3, weight_decay=0.5),
+        (rn.Adam, {"m": ("m", 0, np.nan)}, ValueError, r"optimizer state m\[0\] must be finite \(got nan at index \(0, 0\)\)"),
+        (rn.Adam, {"v": ("v", 1, np.inf)}, ValueError, r"optimizer state v\[1\] must be finite and >= 0"),
+        (rn.Adam, {"v": ("v", 0, -1e-3)}, ValueError, r"optimizer state v\[0\] must be finite and >= 0 \(got -0.001"),
+        (lambda: rn.SGD(momentum=0.9), {"v": ("v", 2, np.nan)}, ValueError, r"optimizer state v\[2\] must be finite \(got nan"),
+        (rn.Adam, {"t": 10**400}, ValueError, r"optimizer state t must be an int in \[0, 9007199254740992\] \(got 1000"),
+        (rn.Adam, {"t": True}, TypeError, "optimizer state t must be a non-negative int"),
+        (rn.Adam, {"epoch": -1}, ValueError, r"optimizer state epoch must be an int in \[0, "),
+        (rn.Adam, {"lr": float("nan")}, ValueError, "optimizer state lr must be finite"),
     ],
 )
-def test_max_update_bounds_every_step(make):
-    # fit skips its safety copy of θ when ‖θ‖ + max_update is far from overflow: the bound must
-    # hold for every step, with gradients of wildly varying size.
+def test_bad_optimizer_state_is_refused_on_load(make, edit, error, message):
+    state = _saved(make, **edit)
+    with pytest.raises(error, match=message):
+        make().load_state_dict(state)
+
+
+def test_a_state_of_the_wrong_shape_is_refused_at_the_first_step():
+    state = _saved(rn.Adam)
+    state["arrays"]["m"][0] = np.zeros((2, 2))
+    opt = rn.Adam()
+    opt.load_state_dict(state)
+    net = rn.Network([3, 4, 2], seed=0)
+    with pytest.raises(ValueError, match=r"optimizer state m\[0\] has shape \(2, 2\)"):
+        opt.step(net.parameters(), net.empty_gradients(1).parameters())
+
+
+def test_a_nan_in_the_optimizer_state_stops_fit_and_leaves_everything_as_it_was():
     rng = np.random.default_rng(0)
-    opt = make()
-    W, b = rng.standard_normal((5, 4)), rng.standard_normal(4)
-    for t in range(40):
-        scale = 10.0 ** rng.integers(-6, 6)
-        gW, gb = rng.standard_normal((5, 4)) * scale, rng.standard_normal(4) * scale
-        g_norm = math.sqrt(np.sum(gW**2) + np.sum(gb**2))
-        theta_norm = math.sqrt(np.sum(W**2) + np.sum(b**2))
-        bound = opt.max_update(g_norm, theta_norm)
-        before = np.concatenate([W.ravel(), b])
-        opt.step([W, b], [gW, gb])
-        step = np.abs(np.concatenate([W.ravel(), b]) - before).max()
-        assert step <= bound * (1 + 1e-12), (t, step, bound)
-
-
-def test_max_update_is_unknown_after_a_step_it_was_not_asked_for():
-    opt = rn.SGD(lr=0.1, momentum=0.9)
-    W, g = np.ones((2, 2)), np.ones((2, 2))
-    opt.step([W], [g])  # no max_update before it: max |v| is no longer known
-    assert math.isinf(opt.max_update(1.0, 1.0))
-    assert math.isinf(rn.Adam(beta1=0.99, beta2=0.9).max_update(1.0, 1.0))  # β1² ≥ β2: no bound
+    X, Y = rng.standard_normal((32, 4)), rng.standard_normal((32, 1))
+    net, opt = rn.Network([4, 8, 1], seed=0), rn.Adam()
+    rn.fit(net, X, Y, optimizer=opt, epochs=1, batch_size=32, seed=0)
+    opt.state["m"][0][0, 0] = np.nan  # set by hand: a loaded state is checked
+    theta, state = net.theta.tobytes(), _bits(opt)
+    with pytest.raises(rn.DivergenceError, match="update made W\\[0\\] non-finite"):
+        rn.fit(net, X, Y, optimizer=opt, epochs=1, batch_size=32, seed=0)
+    assert net.theta.tobytes() == theta
+    assert _bits(opt) == state  # t, m (with its NaN) and v as they were

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: the largest count (steps, epochs, rows seen) a saved state may hold: exact in a float64
+MAX_COUNT = 2**53
 
 
 def check_dtype(dtype: Any, extended: bool = False) -> np.dtype:
@@ -34,11 +37,14 @@ def check_real(name: str, value: Any, minimum: float = 0.0, strict: bool = False
     """A finite real number >= ``minimum`` (> with ``strict``), as a float."""
     if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
         raise TypeError(f"{name} must be a real number (got {value!r})")
-    v = float(value)
-    ok = v > minimum if strict else v >= minimum
-    if not (math.isfinite(v) and ok):
-        rule = f"> {minimum:g}" if strict else f">= {minimum:g}"
-        raise ValueError(f"{name} must be finite and {rule} (got {value!r})")
+    try:
+        v = float(value)
+    except OverflowError:  # an int past the float range
+        raise ValueError(f"{name} must be finite (got {_short(value)})") from None
+    if not math.isfinite(v):
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    if not (v > minimum if strict else v >= minimum):
+        raise ValueError(f"{name} must be {'>' if strict else '>='} {minimum:g} (got {value!r})")
     return v
 
 
@@ -141,12 +147,43 @@ def check_bool(name: str, value: Any) -> bool:
     return bool(value)
 
 
-def check_non_negative_int(name: str, value: Any) -> int:
+def check_non_negative_int(name: str, value: Any, maximum: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name} must be a non-negative int (got {value!r})")
-    if value < 0:
-        raise ValueError(f"{name} must be a non-negative int (got {value!r})")
+        raise TypeError(f"{name} must be a non-negative int (got {_short(value)})")
+    if value < 0 or maximum is not None and value > maximum:
+        rule = "a non-negative int" if maximum is None else f"an int in [0, {maximum}]"
+        raise ValueError(f"{name} must be {rule} (got {_short(value)})")
     return int(value)
+
+
+def check_fraction(name: str, value: Any) -> float:
+    """A real number in [0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number in [0, 1) (got {value!r})")
+    if not 0.0 <= float(value) < 1.0:
+        raise ValueError(f"{name} must be in [0, 1) (got {value!r})")
+    return float(value)
+
+
+def check_finite_array(name: str, a: Any, non_negative: bool = False) -> np.ndarray:
+    """A float array with finite entries (and ≥ 0 with ``non_negative``), as it is."""
+    if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
+        raise TypeError(f"{name} must be a float array (got {type(a).__name__} {getattr(a, 'dtype', '')})".rstrip())
+    bad = ~np.isfinite(a) | (a < 0) if non_negative else ~np.isfinite(a)
+    if bad.any():
+        where = tuple(int(i) for i in np.argwhere(bad)[0])
+        rule = "finite and >= 0" if non_negative else "finite"
+        raise ValueError(f"{name} must be {rule} (got {a[where]} at index {where})")
+    return a
+
+
+def _short(value: Any) -> str:
+    """repr(value), cut to 80 characters (a 10**400 does not fill the screen)."""
+    try:
+        text = repr(value)
+    except ValueError:  # an int with more digits than Python will print
+        return f"an int of over {sys.get_int_max_str_digits()} digits"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def check_seed(value: Any, name: str = "seed") -> int | np.random.Generator | None:

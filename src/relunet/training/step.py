@@ -37,6 +37,6 @@ def train_step(engine: Engine, guard: Guard, optimizer: Any, X: np.ndarray, Y: n
     grads = engine.gradient(trace, Y, c)  # (3)-(6)
     guard.check_gradient(grads, trace, Y, w, loss)
     guard.save()
-    optimizer.step(net.parameters(), grads.parameters())
+    optimizer.step(net.parameters(), grads.parameters(), flat=(net.theta, grads.dC_dtheta))
     guard.check_update()
     return loss, grads
