@@ -202,7 +202,7 @@ def test_regressor_multioutput_and_step_at_zero(friedman):
         (dict(activation="softmax"), "activation must be an Activation or one of"),
         (dict(activation=rn.Softmax()), "activation must be elementwise"),
         (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must hold positive ints"),
-        (dict(step_at_zero=2), "step_at_zero must be 0, 0.5 or 1"),
+        (dict(step_at_zero=2), "step_at_zero must be one of 1, 0 or 0.5"),
         (dict(init="zeros"), "unknown init 'zeros'"),
         (dict(dtype="float16"), "dtype must be None, 'float32' or 'float64'"),
     ],

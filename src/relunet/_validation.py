@@ -196,6 +196,15 @@ def check_seed(value: Any, name: str = "seed") -> int | np.random.Generator | No
     return int(value)
 
 
+def check_step_at_zero(value: Any, name: str = "step_at_zero") -> float:
+    """ReLU's Step(0): 1, 0 or 0.5, as a float (−0.0 as +0.0: dC_dr × Step(0) is then numpy's +0 × dC_dr)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise TypeError(f"{name} must be one of 1, 0 or 0.5 (got {value!r})")
+    if float(value) not in (0.0, 0.5, 1.0):
+        raise ValueError(f"{name} must be one of 1, 0 or 0.5 (got {value!r})")
+    return float(value) + 0.0
+
+
 def check_hidden_activation(param: str, f: Any) -> Any:
     if not getattr(f, "elementwise", True):
         raise ValueError(f"{param} must be elementwise; {f.name} is only an output_activation (got {f!r})")

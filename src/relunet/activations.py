@@ -12,11 +12,14 @@ differently. A new activation needs only ``__call__`` and ``derivative``.
 from __future__ import annotations
 
 import inspect
+import math
 import threading
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from ._validation import check_step_at_zero
 
 
 __all__ = [
@@ -32,32 +35,44 @@ __all__ = [
     "get_activation",
     "register_activation",
     "takes_parameter",
-    "backprop_in_place",
 ]
 
 
 class Activation:
-    """Base class: r = f(z) elementwise on arrays of shape (n, m)."""
+    """Base class: r = f(z) elementwise on arrays of shape (n, m).
+
+    What the lab and the engine need to know about an activation are attributes of its type:
+
+    - ``has_kink``: f' jumps (ReLU at 0), so finite differences across such a point are not exact;
+    - ``positively_homogeneous``: f(c z) = c f(z) and f'(c z) = f'(z) for c > 0;
+    - ``slopes``: (f' for z > 0, f' for z < 0) of a piecewise-linear f, else None (mean field's
+      closed forms);
+    - ``derivative_max``: sup f' of an activation whose f' saturates (falls to 0 in a tail; the
+      lab counts units with f' below 1% of it as saturated), else None;
+    - ``elementwise``: f acts on each entry alone (False for softmax: an output layer only);
+    - ``backprop_in_place``: :meth:`backprop` reads each entry of dC_dr before it writes ``out``,
+      so ``out`` may be dC_dr itself. A subclass that defines its own backprop gets False unless
+      its class body says otherwise.
+
+    A subclass needs only ``__call__(z)`` and ``derivative(z)``; a ``__call__`` without ``out``
+    is given one (f(z) copied into ``out`` in out's dtype).
+    """
 
     name: str = "activation"
-    #: True where f' jumps (ReLU at 0): finite differences across such a point are not exact.
     has_kink: bool = False
-    backprop_in_place: bool = True
+    positively_homogeneous: bool = False
+    slopes: tuple[float, float] | None = None
+    derivative_max: float | None = None
     elementwise: bool = True
+    backprop_in_place: bool = True
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
-        if "backprop" in cls.__dict__ and "backprop_in_place" not in cls.__dict__ and cls.__module__ != __name__:
+        if "backprop" in cls.__dict__ and "backprop_in_place" not in cls.__dict__:
             cls.backprop_in_place = False
         call = cls.__dict__.get("__call__")
         if call is not None and "out" not in inspect.signature(call).parameters:
-            def with_out(self, z, out=None, _f=call):
-                r = _f(self, z)
-                if out is None:
-                    return r
-                np.copyto(out, r, casting="same_kind")
-                return out
-            cls.__call__ = with_out
+            cls.__call__ = _with_out(call)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         raise NotImplementedError
@@ -70,8 +85,13 @@ class Activation:
         self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
     ) -> np.ndarray:
         """Equation (4): dC_dz = dC_dr * f'(z). ``r = f(z)`` is passed for fast paths. relunet's
-        own implementations also take ``out`` = dC_dr itself (see :func:`backprop_in_place`)."""
+        own implementations also take ``out`` = dC_dr itself (see ``backprop_in_place``)."""
         return np.multiply(dC_dr, self.derivative(z), out=out)
+
+    def saturated(self, z: np.ndarray, fraction: float) -> np.ndarray:
+        """Where f'(z) < fraction · ``derivative_max`` (a boolean array like z), for an
+        activation whose f' saturates."""
+        return np.abs(self.derivative(z)) < fraction * self.derivative_max
 
     def params(self) -> dict[str, Any]:
         """Constructor arguments, enough to rebuild this activation by name."""
@@ -88,14 +108,6 @@ class Activation:
         return hash((type(self).__name__, tuple(sorted(self.params().items()))))
 
 
-def _check_step_at_zero(step_at_zero: Any) -> float:
-    if isinstance(step_at_zero, bool) or not isinstance(step_at_zero, (int, float, np.floating, np.integer)):
-        raise TypeError(f"step_at_zero must be one of 1, 0 or 0.5 (got {step_at_zero!r})")
-    if float(step_at_zero) not in (0.0, 0.5, 1.0):
-        raise ValueError(f"step_at_zero must be one of 1, 0 or 0.5 (got {step_at_zero!r})")
-    return float(step_at_zero) + 0.0  # -0.0 as +0.0: dC_dr × Step(0) is then numpy's +0 × dC_dr
-
-
 class ReLU(Activation):
     """f(z) = max(z, 0); f'(z) = Step(z), with Step(0) = ``step_at_zero``.
 
@@ -105,9 +117,12 @@ class ReLU(Activation):
 
     name = "relu"
     has_kink = True
+    positively_homogeneous = True
+    slopes = (1.0, 0.0)
+    backprop_in_place = True
 
     def __init__(self, step_at_zero: float = 1.0) -> None:
-        self.step_at_zero = _check_step_at_zero(step_at_zero)
+        self.step_at_zero = check_step_at_zero(step_at_zero)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         try:
@@ -153,6 +168,7 @@ class LeakyReLU(Activation):
 
     name = "leaky_relu"
     has_kink = True
+    positively_homogeneous = True
 
     def __init__(self, alpha: float = 0.01, step_at_zero: float = 1.0) -> None:
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.floating)):
@@ -160,7 +176,8 @@ class LeakyReLU(Activation):
         if not (np.isfinite(alpha) and alpha >= 0):
             raise ValueError(f"alpha must be a finite number >= 0 (got {alpha!r})")
         self.alpha = float(alpha)
-        self.step_at_zero = _check_step_at_zero(step_at_zero)
+        self.step_at_zero = check_step_at_zero(step_at_zero)
+        self.slopes = (1.0, self.alpha)
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         r = np.where(z > 0, z, z * z.dtype.type(self.alpha))
@@ -182,6 +199,7 @@ class Sigmoid(Activation):
     """
 
     name = "sigmoid"
+    derivative_max = 0.25
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         e = np.exp(-np.abs(z))
@@ -194,11 +212,20 @@ class Sigmoid(Activation):
         e = np.exp(-np.abs(z))
         return e / (1 + e) ** 2
 
+    def saturated(self, z, fraction):
+        # σ'(z) = u/(1 + u)², u = e^{−|z|}, is below c = fraction/4 beyond the small root of
+        # c u² + (2c − 1) u + c = 0
+        c = fraction * self.derivative_max
+        b = 1.0 - 2.0 * c
+        return np.abs(z) > -math.log((b - math.sqrt(b * b - 4.0 * c * c)) / (2.0 * c))
+
 
 class Tanh(Activation):
     """f(z) = tanh z; f'(z) = 1 − tanh² z."""
 
     name = "tanh"
+    derivative_max = 1.0
+    backprop_in_place = True
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.tanh(z, out=out)
@@ -206,6 +233,9 @@ class Tanh(Activation):
     def derivative(self, z: np.ndarray) -> np.ndarray:
         t = np.tanh(z)
         return 1 - t * t
+
+    def saturated(self, z, fraction):
+        return np.abs(z) > math.atanh(math.sqrt(1.0 - fraction))  # 1 − tanh² z < fraction
 
     def backprop(
         self, dC_dr: np.ndarray, z: np.ndarray, r: np.ndarray, out: np.ndarray | None = None
@@ -217,6 +247,9 @@ class Identity(Activation):
     """f(z) = z; f'(z) = 1."""
 
     name = "identity"
+    positively_homogeneous = True
+    slopes = (1.0, 1.0)
+    backprop_in_place = True
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         if out is None:
@@ -238,12 +271,16 @@ class Softplus(Activation):
     """f(z) = ln(1 + e^z) = max(z, 0) + ln(1 + e^−|z|); f'(z) = sigmoid(z)."""
 
     name = "softplus"
+    derivative_max = 1.0
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         return np.add(np.maximum(z, 0), np.log1p(np.exp(-np.abs(z))), out=out)
 
     def derivative(self, z: np.ndarray) -> np.ndarray:
         return Sigmoid()(z)
+
+    def saturated(self, z, fraction):
+        return z < math.log(fraction / (1.0 - fraction))  # sigmoid(z) < fraction
 
 
 class Softmax(Activation):
@@ -255,6 +292,7 @@ class Softmax(Activation):
 
     name = "softmax"
     elementwise = False
+    backprop_in_place = True  # dC_dr − Σ p dC_dr is formed before out is written
 
     def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
         e = np.exp(z - z.max(axis=1, keepdims=True))
@@ -271,6 +309,19 @@ class Softmax(Activation):
         # dC/dz_j = p_j (dC/dp_j − Σ_i p_i dC/dp_i): the full Jacobian–vector product.
         inner = np.sum(dC_dr * r, axis=1, keepdims=True)
         return np.multiply(r, dC_dr - inner, out=out)
+
+
+def _with_out(call: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
+    """``call(self, z)`` as ``f(z, out=None)``: f(z) copied into ``out`` in out's dtype."""
+
+    def with_out(self, z, out=None):
+        r = call(self, z)
+        if out is None:
+            return r
+        np.copyto(out, r, casting="same_kind")
+        return out
+
+    return with_out
 
 
 def _may_overlap(a: np.ndarray, b: np.ndarray) -> bool:
@@ -330,12 +381,6 @@ def register_activation(name: str, constructor: Callable[..., Activation]) -> No
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str (got {name!r})")
     ACTIVATIONS[name] = constructor
-
-
-def backprop_in_place(f: Activation) -> bool:
-    """Whether ``f.backprop`` is relunet's own, which reads each entry of dC_dr before writing it
-    to ``out``, so that ``out`` may be dC_dr itself; an activation defined elsewhere may not."""
-    return getattr(type(f).backprop, "__module__", None) == __name__
 
 
 def takes_parameter(name: str, parameter: str) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 import numpy as np
 
 from ._validation import lookup
-from .activations import Activation, Identity, Sigmoid, Softmax
+from .activations import Activation, Sigmoid
 
 __all__ = [
     "Cost",
@@ -80,7 +80,7 @@ class SquaredError(Cost):
     name = "squared_error"
 
     def check_output_activation(self, f: Activation) -> None:
-        if isinstance(f, Softmax):
+        if not f.elementwise:
             return  # softmax.backprop applies its full Jacobian, so this pair is still exact
         super().check_output_activation(f)
 
@@ -91,7 +91,7 @@ class SquaredError(Cost):
     def output_error(self, z_L, r_L, Y, c, f, dC_dr_out=None, dC_dz_out=None):
         dC_dr = np.subtract(r_L, Y, out=dC_dr_out)
         np.multiply(dC_dr, c, out=dC_dr)  # (3)
-        if isinstance(f, Identity) and dC_dz_out is None:
+        if f.slopes == (1.0, 1.0) and dC_dz_out is None:
             return dC_dr, dC_dr  # f' = 1: the two are the same array
         return dC_dr, f.backprop(dC_dr, z_L, r_L, out=dC_dz_out)  # (4)
 

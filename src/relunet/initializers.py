@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import check_real, construct, lookup
+from ._validation import check_real, check_seed, construct, lookup
 
 __all__ = [
     "Initializer",
@@ -36,16 +36,8 @@ __all__ = [
 
 def as_generator(seed: int | np.random.Generator | None) -> np.random.Generator:
     """An explicit Generator from an int seed, a Generator, or None (fresh entropy)."""
-    if isinstance(seed, np.random.Generator):
-        return seed
-    rule = "seed must be a non-negative int, a numpy.random.Generator or None"
-    if seed is None:
-        return np.random.default_rng()
-    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-        raise TypeError(f"{rule} (got {seed!r})")
-    if seed < 0:
-        raise ValueError(f"{rule} (got {seed!r})")
-    return np.random.default_rng(seed)
+    seed = check_seed(seed)
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
 
 
 @dataclass(frozen=True)

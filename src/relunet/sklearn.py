@@ -30,7 +30,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import type_of_target
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
 
-from .activations import ACTIVATIONS, Activation, Softmax, get_activation, takes_parameter
+from ._validation import check_hidden_activation, check_step_at_zero
+from .activations import ACTIVATIONS, Activation, get_activation, takes_parameter
 from .network import Network
 from .optimizers import OPTIMIZERS, get_optimizer, get_schedule
 
@@ -127,13 +128,11 @@ class _ReLUNetBase(BaseEstimator):
     def _check_params(self) -> None:
         self._hidden_sizes()
         if isinstance(self.activation, Activation):
-            if isinstance(self.activation, Softmax):
-                raise ValueError(f"activation must be elementwise; softmax is only an output layer (got {self.activation!r})")
-        elif not isinstance(self.activation, str) or self.activation not in ACTIVATIONS or self.activation == "softmax":
-            valid = ", ".join(sorted(a for a in ACTIVATIONS if a != "softmax"))
+            check_hidden_activation("activation", self.activation)
+        elif not isinstance(self.activation, str) or self.activation not in ACTIVATIONS or not ACTIVATIONS[self.activation]().elementwise:
+            valid = ", ".join(sorted(a for a, make in ACTIVATIONS.items() if make().elementwise))
             raise ValueError(f"activation must be an Activation or one of {valid} (got {self.activation!r})")
-        if self.step_at_zero not in (0, 0.5, 1) or isinstance(self.step_at_zero, bool):
-            raise ValueError(f"step_at_zero must be 0, 0.5 or 1 (got {self.step_at_zero!r})")
+        check_step_at_zero(self.step_at_zero)
         if not isinstance(self.optimizer, str) or self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {', '.join(sorted(OPTIMIZERS))} (got {self.optimizer!r})")
         if self.learning_rate not in _SCHEDULES:

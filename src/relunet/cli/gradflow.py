@@ -35,13 +35,12 @@ def _jobs(text: str) -> int:
 
 
 def _step(text: str) -> float:
+    from .._validation import check_step_at_zero
+
     try:
-        v = float(text)
+        return check_step_at_zero(float(text))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected 1, 0 or 0.5 (got {text!r})") from None
-    if v not in (0.0, 0.5, 1.0):
-        raise argparse.ArgumentTypeError(f"expected 1, 0 or 0.5 (got {text!r})")
-    return v
 
 
 def add_parser(sub) -> None:

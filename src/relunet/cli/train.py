@@ -103,8 +103,8 @@ def add_parser(sub) -> None:
 def _activation(name: str, step_at_zero: float | None):
     from ..activations import ACTIVATIONS, get_activation, takes_parameter
 
-    if name == "softmax":
-        raise CLIError("--activation softmax is an output layer only")
+    if name in ACTIVATIONS and not ACTIVATIONS[name]().elementwise:
+        raise CLIError(f"--activation {name} is an output layer only")
     if step_at_zero is None or name not in ACTIVATIONS:
         return get_activation(name)  # for an unknown name, the registry's error lists the valid ones
     if not takes_parameter(name, "step_at_zero"):

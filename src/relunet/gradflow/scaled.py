@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import Activation, Identity, LeakyReLU, ReLU
+from ..activations import Activation
 from ..costs import SquaredError, row_weights
 from ..network import Gradients, Network, Trace
 
@@ -56,9 +56,8 @@ LN2 = float(np.log(2.0))
 
 
 def is_positively_homogeneous(f: Activation) -> bool:
-    """True for f with f(c z) = c f(z), c > 0 (relu, leaky_relu, identity, or any activation
-    object with the attribute ``positively_homogeneous = True``)."""
-    return isinstance(f, (ReLU, LeakyReLU, Identity)) or bool(getattr(f, "positively_homogeneous", False))
+    """True for f with f(c z) = c f(z), c > 0: the activation's ``positively_homogeneous``."""
+    return bool(f.positively_homogeneous)
 
 
 #: exponent given to an all-zero row: 2^DEAD is 0 in any float, so a zero row (a dead input in
@@ -162,7 +161,6 @@ class ScaledGradients:
                       (structural zeros: ReLU masks, dead units — never underflow)
     Array of length L (weight layer k = 0 … L−1):
       log_norm_dW[k]  ln ‖dC_dW[k]‖_F
-    With ``keep=True``, dC_dz_hat[k] and beta[k] hold the arrays: dC_dz[k] = 2^{beta[k]} dC_dz_hat[k].
     """
 
     log_G: np.ndarray
@@ -171,8 +169,6 @@ class ScaledGradients:
     zero_fraction: np.ndarray
     log_norm_dW: np.ndarray
     forward_overflow_layer: int | None = None
-    dC_dz_hat: list[np.ndarray | None] | None = field(default=None, repr=False)
-    beta: list[np.ndarray | None] | None = field(default=None, repr=False)
 
     @property
     def L(self) -> int:
@@ -244,22 +240,21 @@ def _scaled_output_error(net: Network, st: ScaledTrace, Y: np.ndarray, c) -> tup
 
 
 def scaled_backward(
-    net: Network, trace: ScaledTrace | Trace, Y: Any, sample_weight: Any = None, keep: bool = False
+    net: Network, trace: ScaledTrace | Trace, Y: Any, sample_weight: Any = None
 ) -> ScaledGradients:
     """Equations (3)–(6) with each row of dC_dz[k] renormalised by a power of two and its exponent
     β carried exactly; returns the per-layer logs (:class:`ScaledGradients`).
 
     ``trace`` is a :class:`ScaledTrace` (from :func:`scaled_forward`) or a plain :class:`Trace`
     (then the forward values are taken as they are). Y has shape (n, m_L); the row weights are
-    c_i = 1/n or the normalised ``sample_weight``, as in ``net.backward``. ``keep`` keeps every
-    renormalised dC_dz[k] and its exponents (memory: the size of the trace).
+    c_i = 1/n or the normalised ``sample_weight``, as in ``net.backward``.
     """
     st = trace if isinstance(trace, ScaledTrace) else _as_scaled(trace)
     X = st.r_hat[0]
     n = X.shape[0]
     _, Y, w = net.check_XY(X, Y, sample_weight)
     c = 1.0 / n if w is None else row_weights(n, w, net.dtype)
-    return _scaled_backward(net, st, Y, c, keep)
+    return _scaled_backward(net, st, Y, c)
 
 
 def _as_scaled(trace: Trace) -> ScaledTrace:
@@ -270,7 +265,7 @@ def _as_scaled(trace: Trace) -> ScaledTrace:
     return ScaledTrace(z_hat=list(trace.z), r_hat=list(trace.r), e=[zeros] * (L + 1), forward_overflow_layer=over)
 
 
-def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool) -> ScaledGradients:
+def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c) -> ScaledGradients:
     L = net.L
     n = Y.shape[0]
     sizes = np.asarray(net.sizes, np.float64)
@@ -283,8 +278,6 @@ def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool
     D2 = np.zeros(L)  # ‖Σ_i 2^{a_i + β_i − M} r̂_iᵀ ĝ_i‖_F², and M
     DM = np.zeros(L)
     NZ = np.zeros(L + 1)
-    kept_g: list[np.ndarray | None] | None = [None] * (L + 1) if keep else None
-    kept_b: list[np.ndarray | None] | None = [None] * (L + 1) if keep else None
     ones = np.ones(n, net.dtype)
     bounds = _limit(net.dtype)
 
@@ -303,8 +296,6 @@ def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool
             M = int(s.max())
             dW = (st.r_hat[k - 1] * np.ldexp(ones, s - M)[:, None]).T @ g  # (6), up to 2^{M}
             D2[k - 1], DM[k - 1] = np.einsum("ij,ij->", dW, dW, dtype=np.float64), M
-            if keep:
-                kept_g[k], kept_b[k] = g, beta  # type: ignore[index]
             if k == 1:
                 break
             dC_dr = g @ net.W[k - 1].T  # (5)
@@ -327,8 +318,6 @@ def _scaled_backward(net: Network, st: ScaledTrace, Y: np.ndarray, c, keep: bool
         zero_fraction=zero_fraction,
         log_norm_dW=log_norm_dW,
         forward_overflow_layer=overflow,
-        dC_dz_hat=kept_g,
-        beta=kept_b,
     )
 
 
@@ -404,7 +393,7 @@ def plain_limits(
         Xd, Yd, _ = copy.check_XY(X, Y)
         with np.errstate(all="ignore"):
             st = scaled_forward(copy, Xd)
-            ref = _reference(copy, st, _scaled_backward(copy, st, Yd, 1.0 / Xd.shape[0], keep=False))
+            ref = _reference(copy, st, _scaled_backward(copy, st, Yd, 1.0 / Xd.shape[0]))
             del st
             trace = copy.forward(Xd)
             grads = copy.backward(trace, Yd)

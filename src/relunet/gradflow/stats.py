@@ -14,14 +14,13 @@ and the headline ln(G_1/G_depth), first hidden layer over last. Arrays hold laye
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
-from ..activations import Activation, Sigmoid, Softplus, Tanh
+from ..activations import Activation
 from ..network import Gradients, Network, Trace
 from .scaled import (
     ScaledGradients,
@@ -90,12 +89,6 @@ class LayerStats:
         with np.errstate(invalid="ignore"):
             return float(self.log_G[0] - self.log_G[-1])
 
-    @property
-    def log_speed_ratio(self) -> float:
-        """ln(speed_1/speed_depth)."""
-        with np.errstate(invalid="ignore"):
-            return float(self.log_speed[0] - self.log_speed[-1])
-
     def first_underflow_layer(self, dtype: str = "float64") -> int | None:
         """First layer (backprop order) where plain backprop in ``dtype`` gave an all-zero dC_dz."""
         return self.limits.get(np.dtype(dtype).name, {}).get("first_underflow_layer")
@@ -116,30 +109,6 @@ class LayerStats:
 
 
 # --------------------------------------------------------------------------- per-unit fractions
-def _saturation_peak(f: Activation) -> float | None:
-    if isinstance(f, Sigmoid):
-        return 0.25
-    if isinstance(f, (Tanh, Softplus)):
-        return 1.0
-    peak = getattr(f, "derivative_max", None)
-    return float(peak) if peak is not None else None
-
-
-def _sigmoid_saturation_z(c: float) -> float:
-    """|z| beyond which σ'(z) = u/(1 + u)², u = e^{−|z|}, is below c: the small root of
-    c u² + (2c − 1) u + c = 0."""
-    b = 1.0 - 2.0 * c
-    u = (b - math.sqrt(b * b - 4.0 * c * c)) / (2.0 * c)
-    return -math.log(u)
-
-
-_C = SATURATION_THRESHOLD
-#: f'(z) < SATURATION_THRESHOLD · max f'  ⇔  z beyond these (f' is monotone in |z| or z)
-_SIGMOID_Z = _sigmoid_saturation_z(_C * 0.25)  # |z| > 8.29
-_TANH_Z = math.atanh(math.sqrt(1.0 - _C))  # |z| > 4.15
-_SOFTPLUS_Z = math.log(_C / (1.0 - _C))  # z < −6.91 (f' = sigmoid(z))
-
-
 def _dead_and_saturated(f: Activation, z: np.ndarray) -> tuple[float, float]:
     """(fraction of units with z ≤ 0 on every row [kinked f only], fraction of units with
     |f'(z)| < SATURATION_THRESHOLD · max f' on every row)."""
@@ -148,19 +117,8 @@ def _dead_and_saturated(f: Activation, z: np.ndarray) -> tuple[float, float]:
         return float("nan"), float("nan")
     dead = np.count_nonzero(np.max(z, axis=0) <= 0) / m if f.has_kink else 0.0
     with np.errstate(over="ignore", invalid="ignore", under="ignore"):
-        if type(f) is Sigmoid:
-            sat = np.count_nonzero(np.min(np.abs(z), axis=0) > _SIGMOID_Z) / m
-        elif type(f) is Tanh:
-            sat = np.count_nonzero(np.min(np.abs(z), axis=0) > _TANH_Z) / m
-        elif type(f) is Softplus:
-            sat = np.count_nonzero(np.max(z, axis=0) < _SOFTPLUS_Z) / m
-        else:
-            peak = _saturation_peak(f)
-            if peak is None:
-                sat = 0.0
-            else:
-                d = np.abs(f.derivative(z))
-                sat = np.count_nonzero(np.all(d < SATURATION_THRESHOLD * peak, axis=0)) / m
+        saturating = getattr(f, "derivative_max", None) is not None
+        sat = np.count_nonzero(np.all(f.saturated(z, SATURATION_THRESHOLD), axis=0)) / m if saturating else 0.0
     return float(dead), float(sat)
 
 
@@ -309,7 +267,7 @@ def measure(
     summary_s = ref = None
     if scaled:
         st = scaled_forward(net, Xc)
-        sg = _scaled_backward(net, st, Yc, 1.0 / Xc.shape[0], keep=False)
+        sg = _scaled_backward(net, st, Yc, 1.0 / Xc.shape[0])
         summary_s = _scaled_summary(net, st, sg)
         fractions = _fractions(net, st.z_hat)
         ref = _reference(net, st, sg)
@@ -347,7 +305,7 @@ class Aggregate:
                                         ReLU network has G = 0 and is left out of the mean of logs,
                                         but counts in the ratio of means)
     mean_log_G, sem_log_G, log_mean_G   per layer (index i ↔ layer i + 1), when log G was given
-    headline                            the field shown as "the" measurement: "mean_log_ratio"
+    headline                            the field shown as "the" measurement: mean_log_ratio
     """
 
     n_nets: int
@@ -361,17 +319,17 @@ class Aggregate:
     mean_log_G: np.ndarray | None = None
     sem_log_G: np.ndarray | None = None
     log_mean_G: np.ndarray | None = None
-    headline: str = "mean_log_ratio"
+    headline: ClassVar[str] = "mean_log_ratio"
 
     @property
     def value(self) -> float:
-        """The headline value."""
-        return float(getattr(self, self.headline))
+        """The headline value, mean_log_ratio."""
+        return float(self.mean_log_ratio)
 
     @property
     def sem(self) -> float:
         """The standard error of the headline value."""
-        return float(getattr(self, "sem_" + self.headline.replace("mean_log_ratio", "log_ratio")))
+        return float(self.sem_log_ratio)
 
 
 def _ratio_of_means(l1: np.ndarray, lL: np.ndarray) -> float:

@@ -26,12 +26,12 @@ import math
 import os
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from .._validation import check_real
+from .._validation import check_hidden_activation, check_positive_int, check_real, check_step_at_zero
 from ..activations import get_activation
 from ..initializers import Initializer, Normal, Orthogonal, get_initializer
 from ..network import Network
@@ -58,12 +58,6 @@ __all__ = [
 INITS = ("he", "glorot", "lecun", "orthogonal", "normal")
 _KINKED = ("relu", "leaky_relu")
 _FIXED_VARIANCE = ("he", "glorot", "lecun")
-
-
-def _pos_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive int (got {value!r})")
-    return int(value)
 
 
 def effective_sigma_w2(init: str | Initializer, fan_in: int, fan_out: int) -> float:
@@ -101,8 +95,7 @@ class Config:
     def __post_init__(self) -> None:
         if not isinstance(self.activation, str):
             raise TypeError(f"activation must be a name (got {self.activation!r})")
-        if get_activation(self.activation).name == "softmax":  # unknown names fail here, listing the valid ones
-            raise ValueError("activation must be elementwise; softmax is only an output activation")
+        check_hidden_activation("activation", get_activation(self.activation))  # unknown names fail here, listing the valid ones
         if self.init not in INITS:
             raise ValueError(f"unknown init {self.init!r}; a sweep takes {', '.join(INITS)}")
         check_real("sigma_w2", self.sigma_w2, strict=True)
@@ -114,12 +107,11 @@ class Config:
         if self.init != "normal" and self.sigma_b2 != 0:
             raise ValueError(f"sigma_b2 > 0 needs init 'normal' (got init {self.init!r}, sigma_b2={self.sigma_b2})")
         for name in ("depth", "width", "batch", "nets"):
-            _pos_int(name, getattr(self, name))
+            check_positive_int(name, getattr(self, name))
         if self.input_dim is not None:
-            _pos_int("input_dim", self.input_dim)
+            check_positive_int("input_dim", self.input_dim)
         if self.activation in _KINKED:
-            if float(self.step_at_zero) not in (0.0, 0.5, 1.0):
-                raise ValueError(f"step_at_zero must be one of 1, 0 or 0.5 (got {self.step_at_zero!r})")
+            check_step_at_zero(self.step_at_zero)
         for d in self.limit_dtypes:
             if np.dtype(d) not in (np.dtype(np.float32), np.dtype(np.float64)):
                 raise ValueError(f"limit_dtypes must hold float32 or float64 (got {d!r})")
@@ -217,7 +209,7 @@ def _ints(name: str, values: Any) -> tuple[int, ...]:
     values = (values,) if isinstance(values, (int, np.integer)) else tuple(values)
     if not values:
         raise ValueError(f"{name} must list at least one value")
-    return tuple(_pos_int(name, v) for v in values)
+    return tuple(check_positive_int(name, v) for v in values)
 
 
 def _names(name: str, values: Any) -> tuple[str, ...]:
@@ -682,15 +674,3 @@ def jacobian_spectra(result: SweepResult, rows: int = 8, max_work: float = 5e7, 
         with np.errstate(all="ignore"):
             out[f"{c.label}, L={c.depth}"] = jacobian_singular_values(net, X[:rows], layer=c.depth)
     return out
-
-
-def with_nets(configs: Sequence[Config], nets: int) -> list[Config]:
-    """The same configurations with ``nets`` networks each."""
-    return [replace(c, nets=_pos_int("nets", nets)) for c in configs]
-
-
-def config_dict(config: Config) -> dict[str, Any]:
-    """The configuration as plain values."""
-    d = asdict(config)
-    d["input_dim"] = config.m0
-    return d

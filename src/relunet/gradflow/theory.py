@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from .._validation import check_real
-from ..activations import Activation, Identity, LeakyReLU, ReLU, get_activation
+from ..activations import Activation, get_activation
 
 __all__ = [
     "MeanField",
@@ -174,17 +174,15 @@ def _resolve(activation: Any, step_at_zero: Any) -> Activation:
 
 
 def _closed_form(f: Activation):
-    """(E[φ(√q ξ)²], E[φ'(√q ξ)²]) as functions of q, or None."""
-    if isinstance(f, ReLU):
-        s = f.step_at_zero
-        return (lambda q: q / 2.0), (lambda q: 0.5 if q > 0 else s * s)
-    if isinstance(f, LeakyReLU):
-        a, s = f.alpha, f.step_at_zero
-        d0 = a + (1.0 - a) * s
-        return (lambda q: q * (1.0 + a * a) / 2.0), (lambda q: (1.0 + a * a) / 2.0 if q > 0 else d0 * d0)
-    if isinstance(f, Identity):
-        return (lambda q: q), (lambda q: 1.0)
-    return None
+    """(E[φ(√q ξ)²], E[φ'(√q ξ)²]) as functions of q for a piecewise-linear φ with slopes
+    (a₊, a₋) (the activation's ``slopes``): q (a₊² + a₋²)/2 and (a₊² + a₋²)/2, or φ'(0)² at q = 0;
+    None for other activations."""
+    if f.slopes is None:
+        return None
+    up, down = f.slopes
+    half = (up * up + down * down) / 2.0
+    d0 = float(f.derivative(np.zeros((1, 1)))[0, 0])
+    return (lambda q: q * half), (lambda q: half if q > 0 else d0 * d0)
 
 
 def mean_field(
