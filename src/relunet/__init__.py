@@ -17,7 +17,6 @@ from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, Squared
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
 from .network import Gradients, Network, Trace
-from . import gradflow
 from .optimizers import (
     SGD,
     Adam,
@@ -45,6 +44,20 @@ from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 from ._fast import blas_info, can_flush_subnormals, flush_subnormals, set_blas
 
 __version__ = "0.1.0"
+
+_LAZY = {"gradflow"}  # the lab (quadrature tables, SciPy): imported on first use
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | _LAZY)
 
 __all__ = [
     "gradflow",

@@ -120,6 +120,8 @@ def check_gradients(
     mode : "coordinates" (every parameter), "directions" (``n_directions`` random unit
         directions per parameter array) or "auto" (coordinates up to ``max_coordinates``).
     The check runs on a float64 copy of ``net``; ``net`` itself is not modified.
+
+    Long on purpose: one difference quotient per coordinate or direction, with its kink test, reads best as one loop.
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a relunet.Network (got {type(net).__name__})")

@@ -132,6 +132,10 @@ def _replay(fitted, Xtr, ytr, Xte, yte, seed):
 
 
 def run(args: argparse.Namespace) -> int:
+    """``relunet demo``: fit relunet and scikit-learn's models on one split and print the comparison.
+
+    Long on purpose: the demo's steps in the order it prints them.
+    """
     out = check_output_dir(args.out)
     try:
         import matplotlib  # noqa: F401

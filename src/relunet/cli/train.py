@@ -160,6 +160,10 @@ def source_record(args, ds) -> dict:
 
 # ---------------------------------------------------------------------------- run
 def run(args: argparse.Namespace) -> int:
+    """``relunet train``: read, split, build, train, measure, write.
+
+    Long on purpose: the command's steps in the order a run takes them.
+    """
     from ..network import Network
     from ..training import ProgressCallback, fit
 

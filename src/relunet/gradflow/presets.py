@@ -190,6 +190,10 @@ def _seed_factors(res, families) -> str:
 
 
 def _seed_report(res, pivot, factors, jtable, jrows, figs, seconds, quick) -> str:
+    """The seed-questions report as markdown.
+
+    Long on purpose: the report's text, section by section.
+    """
     def get(act, d):
         r = res.find(activation=act, depth=d)
         return r[0].summary if r else None
@@ -472,7 +476,10 @@ def _standard_friedman(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
 def he_2015(out: str, quick: bool = False, seed: int = 0, n_jobs: int | None = None,
             scheduler: Any = None) -> PresetResult:
     """A 30-layer ReLU network (width 64, zero biases) trained with SGD + momentum on Friedman's
-    regression problem from Glorot and from He initialization; loss curves and gradient flow."""
+    regression problem from Glorot and from He initialization; loss curves and gradient flow.
+
+    Long on purpose: the preset's experiment and its report, section by section.
+    """
     from ..optimizers import SGD
     from ..training import DivergenceError, fit
     from .plots import plot_losses, plot_training_speed
@@ -582,7 +589,10 @@ def step_at_zero(out: str, quick: bool = False, seed: int = 0, n_jobs: int | Non
                  scheduler: Any = None) -> PresetResult:
     """ReLU'(0) ∈ {1, 0, ½}: training from the same initialization and data order, for generic
     networks, for narrow networks with zero-initialised biases and for narrow bias-free networks;
-    and the born-dead probability 1 − (1 − 2^−n)^L against measurement."""
+    and the born-dead probability 1 − (1 − 2^−n)^L against measurement.
+
+    Long on purpose: the preset's experiment and its report, section by section.
+    """
     from .plots import plot_dead_vs_depth
 
     t0 = time.perf_counter()

@@ -105,7 +105,10 @@ def sweep_table(result: Any, finite_width: bool = True, limits: bool = True) -> 
 
 
 def sweep_findings(result: Any) -> list[str]:
-    """Conclusions drawn from the numbers of a sweep, as markdown bullet sentences."""
+    """Conclusions drawn from the numbers of a sweep, as markdown bullet sentences.
+
+    Long on purpose: the findings' text, one paragraph after another.
+    """
     out: list[str] = []
     res = [r for r in result.results if r.config.depth > 1 and math.isfinite(r.summary["measured_log_ratio"])]
     if not res:

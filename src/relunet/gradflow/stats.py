@@ -357,6 +357,8 @@ def aggregate(
     b_i = G_L,i / mean G_L, SE² = Var(a − b)/N; or (``sem="bootstrap"``) the standard deviation
     over ``n_boot`` resamples drawn with ``seed``. The delta method is poor when G is heavy-tailed
     (β = Σ 1/n_k of order 1); the bootstrap is the safer choice there.
+
+    Long on purpose: each statistic beside its formula, computed once.
     """
     if sem not in ("delta", "bootstrap"):
         raise ValueError(f"sem must be 'delta' or 'bootstrap' (got {sem!r})")

@@ -363,7 +363,10 @@ LAYER_COLUMNS = (
 
 
 def summarize(config: Config, tasks: list[TaskResult], index: int = 0) -> ConfigResult:
-    """Aggregate the networks of one configuration and set the theory beside them."""
+    """Aggregate the networks of one configuration and set the theory beside them.
+
+    Long on purpose: one row of summary.csv, column by column.
+    """
     stats = [t.stats for t in tasks]
     agg = aggregate(stats)
     D = config.depth

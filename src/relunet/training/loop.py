@@ -138,13 +138,7 @@ def fit(
             val_loss = None if Xv is None else float(net.cost_of(net.forward(Xv), Yv, wv))
             monitored = train_loss if val_loss is None else val_loss
             optimizer.end_epoch(data.n, monitored)
-            history.epochs.append(epoch)
-            history.train_loss.append(train_loss)
-            if val_loss is not None:
-                history.val_loss.append(val_loss)
-            history.lr.append(lr)
-            history.epoch_time.append(time.perf_counter() - t0)
-            history.steps = step
+            history.record(epoch, train_loss, val_loss, lr, time.perf_counter() - t0, step)
             bad_epochs = 0 if monitored < best - tol else bad_epochs + 1
             if monitored < best:
                 best, history.best_epoch, history.best_loss = monitored, epoch, monitored

@@ -40,6 +40,17 @@ class History:
     def __len__(self) -> int:
         return len(self.epochs)
 
+    def record(self, epoch: int, train_loss: float, val_loss: float | None, lr: float, seconds: float,
+               steps: int) -> None:
+        """One finished epoch (``steps``: the updates of this call so far)."""
+        self.epochs.append(epoch)
+        self.train_loss.append(train_loss)
+        if val_loss is not None:
+            self.val_loss.append(val_loss)
+        self.lr.append(lr)
+        self.epoch_time.append(seconds)
+        self.steps = steps
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able values (non-finite losses become None)."""
 
