@@ -5,6 +5,7 @@ Depth is the number of hidden layers; a network of depth L has L + 1 weight laye
 The headline statistic is ln(G_1/G_L) with G_k = mean over rows and units of dC_dz[k]².
 """
 
+from .depth import DepthScales, correlation_map, critical_sigma_w2, depth_scales, length_map
 from .jacobian import JacobianSpectrum, input_jacobian, jacobian_singular_values
 from .scaled import (
     ScaledGradients,
@@ -40,6 +41,11 @@ __all__ = [
     "run_preset",
     "run_sweep",
     "Aggregate",
+    "DepthScales",
+    "correlation_map",
+    "critical_sigma_w2",
+    "depth_scales",
+    "length_map",
     "FiniteWidth",
     "JacobianSpectrum",
     "LayerStats",

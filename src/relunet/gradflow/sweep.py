@@ -21,6 +21,7 @@ Executors. Tasks run in worker processes (joblib, loky backend) by default, seri
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import math
 import os
@@ -37,6 +38,7 @@ from ..initializers import Initializer, Normal, Orthogonal, get_initializer
 from ..network import Network
 from .scaled import _lse
 from .stats import LayerStats, aggregate, measure
+from .depth import critical_sigma_w2, depth_scales
 from .theory import dead_probability, mean_field, relu_finite_width
 
 __all__ = [
@@ -351,7 +353,8 @@ SUMMARY_COLUMNS = (
     "dead_fraction", "dead_rows", "dead_rows_sem", "predicted_dead_probability", "saturated_fraction",
     "float64_underflow_layer", "float64_underflow_nets", "float64_overflow_layer",
     "float64_overflow_nets", "float32_underflow_layer", "float32_underflow_nets",
-    "float32_overflow_layer", "float32_overflow_nets", "seconds",
+    "float32_overflow_layer", "float32_overflow_nets", "q_star", "chi_1", "c_star", "chi_c", "xi_q",
+    "xi_c", "critical_sigma_w2", "seconds",
 )
 
 LAYER_COLUMNS = (
@@ -424,6 +427,7 @@ def summarize(config: Config, tasks: list[TaskResult], index: int = 0) -> Config
             med, hits = _median_layer(vals)
             row[f"{dt}_{what}_layer"] = med
             row[f"{dt}_{what}_nets"] = hits if dt in stats[0].limits else float("nan")
+    row.update(_depth_columns(config))
     row["seconds"] = float(sum(t.seconds for t in tasks))
 
     log_mean_G = agg.log_mean_G  # aggregate of LayerStats: the per-layer fields are set
@@ -452,6 +456,28 @@ def summarize(config: Config, tasks: list[TaskResult], index: int = 0) -> Config
             "mean_plain_log_G": np.mean(np.stack([s.plain_log_G for s in stats]), axis=0),
         }
     return ConfigResult(config=config, tasks=tasks, summary=row, layers=layers)
+
+
+_DEPTH_FIELDS = ("q_star", "chi_1", "c_star", "chi_c", "xi_q", "xi_c")
+
+
+@functools.lru_cache(maxsize=256)
+def _critical(activation: str, sigma_b2: float) -> float:
+    try:
+        return critical_sigma_w2(activation, sigma_b2)
+    except ValueError:  # no order-to-chaos line (ReLU at σ_b² > 0, softplus)
+        return float("nan")
+
+
+def _depth_columns(config: Config) -> dict[str, float]:
+    """summary.csv's depth scales (Schoenholz et al. 2017) of the configuration's σ_w², σ_b²."""
+    try:
+        ds = depth_scales(config.activation, config.sigma_w2, config.sigma_b2)
+    except ValueError:
+        return dict.fromkeys((*_DEPTH_FIELDS, "critical_sigma_w2"), float("nan"))
+    out = {name: float(getattr(ds, name)) for name in _DEPTH_FIELDS}
+    out["critical_sigma_w2"] = _critical(config.activation, config.sigma_b2)
+    return out
 
 
 def _finite_mean(A: np.ndarray) -> np.ndarray:
