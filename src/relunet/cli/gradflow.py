@@ -15,7 +15,7 @@ EXAMPLE = """examples:
                    --widths 32 --nets 10 --out runs/three
   relunet gradflow --inits normal --sigma-w2 1 2 4 --sigma-b2 0 0.1 --depths 20 --out runs/sigma
   relunet gradflow --activations relu --depths 20 --widths 4 --step-at-zero 1 0 0.5 --out runs/step
-  relunet gradflow --preset seed-questions --out runs/seed      (also: nielsen-ch5, he-2015, step-at-zero)
+  relunet gradflow --preset seed-questions --out runs/seed      (also: schoenholz-2017, nielsen-ch5, he-2015, step-at-zero)
   relunet gradflow --depths 10 100 --scheduler tcp://127.0.0.1:8786 --out runs/dask
 
 Writes summary.csv (one row per configuration), layers.csv (one row per layer), PNG figures and
@@ -58,6 +58,7 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--preset", choices=tuple(PRESETS), help="run a named experiment instead of a sweep")
     p.add_argument("--quick", action="store_true", help="a reduced preset (seconds): the same code path")
+    p.add_argument("--full", action="store_true", help="the paper-sized grid (schoenholz-2017 only)")
     p.add_argument("--activations", nargs="+", default=["relu"], metavar="NAME",
                    help="hidden activations (default relu): relu, leaky_relu, tanh, sigmoid, softplus, identity")
     p.add_argument("--inits", nargs="+", default=["he"], metavar="NAME",
@@ -96,15 +97,19 @@ def run(args: argparse.Namespace) -> int:
     check_output_dir(args.out)
     if args.preset:
         print(f"relunet gradflow: preset {args.preset}{' (quick)' if args.quick else ''} → {args.out}", flush=True)
+        if args.full and args.preset != "schoenholz-2017":
+            raise CLIError(f"--full applies to --preset schoenholz-2017 only (got --preset {args.preset})")
+        if args.full and args.quick:
+            raise CLIError("--full and --quick exclude each other")
         res = run_preset(args.preset, args.out, quick=args.quick, seed=args.seed, n_jobs=args.jobs,
-                         scheduler=args.scheduler)
+                         scheduler=args.scheduler, full=args.full)
         for name, table in res.tables.items():
             print(f"\n## {name}\n{table}")
         print(f"\nwrote {len(res.files)} files to {args.out} in {res.seconds:.1f} s (report: "
               f"{os.path.join(args.out, 'report.md')})")
         return 0
-    if args.quick:
-        raise CLIError("--quick applies to --preset only")
+    if args.quick or args.full:
+        raise CLIError(f"--{'quick' if args.quick else 'full'} applies to --preset only")
     sweep = Sweep(
         activations=args.activations, inits=args.inits, depths=args.depths, widths=args.widths,
         sigma_w2=args.sigma_w2, sigma_b2=args.sigma_b2, step_at_zero=args.step_at_zero, nets=args.nets,

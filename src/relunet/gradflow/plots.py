@@ -8,7 +8,8 @@
                                against 1 − (1 − 2^−n)^L;
 - :func:`plot_jacobian_spectra`  histograms of the input–output Jacobian's singular values;
 - :func:`plot_training_speed`  per-layer speed of learning per epoch, on a log axis;
-- :func:`plot_losses`          training-loss curves of several runs, on a log axis.
+- :func:`plot_losses`          training-loss curves of several runs, on a log axis;
+- :func:`plot_phase_diagram`   training accuracy over (σ_w², depth) with ξ_c and 6 ξ_c drawn over it.
 
 matplotlib is imported inside the functions, so importing this module costs nothing.
 """
@@ -28,6 +29,7 @@ __all__ = [
     "plot_jacobian_spectra",
     "plot_training_speed",
     "plot_losses",
+    "plot_phase_diagram",
 ]
 
 
@@ -212,3 +214,33 @@ def plot_losses(curves: Mapping[str, Sequence[float]], ax: Any = None, title: st
     ax.set_yscale("log")
     return _finish(fig, ax, "epoch", ylabel, title or "Training loss", legend=bool(curves), which="both",
                    fontsize=8)
+
+
+def plot_phase_diagram(diagram: Any, ax: Any = None, title: str | None = None):
+    """Training accuracy on the (σ_w², depth) grid of a :class:`~relunet.gradflow.phase.PhaseDiagram`,
+    with ξ_c and 6 ξ_c drawn over it and the critical σ_w² marked."""
+    fig, ax = _figure(ax, figsize=(6.4, 4.6))
+    sw, d = diagram.sigma_w2, diagram.depths
+    mesh = ax.pcolormesh(_edges(sw), _edges(d), diagram.accuracy.T, cmap="viridis", vmin=0.0, vmax=1.0,
+                         shading="flat")
+    fig.colorbar(mesh, ax=ax, label="training accuracy (digits, 10 classes)")
+    xs, xi = diagram.curve_sigma_w2, diagram.curve_xi_c
+    top = float(_edges(d)[-1])
+    with np.errstate(invalid="ignore"):
+        ax.plot(xs, np.where(xi <= top, xi, np.nan), color="white", ls="--", lw=1.2, label="ξ_c")
+        ax.plot(xs, np.where(6 * xi <= top, 6 * xi, np.nan), color="white", lw=1.8, label="6 ξ_c")
+    ax.axvline(diagram.critical_sigma_w2, color="red", lw=1, ls=":", label=f"critical σ_w² = {diagram.critical_sigma_w2:.3f}")
+    ax.set_ylim(float(_edges(d)[0]), top)
+    s = diagram.settings
+    return _finish(fig, ax, "σ_w² (weight variance × fan-in)", "depth L (hidden layers)",
+                   title or f"{diagram.activation}, σ_b² = {diagram.sigma_b2:g}: width {s['width']}, "
+                   f"{s['steps']} SGD steps, η = {s['lr']:g}", True)
+
+
+def _edges(centres: Any) -> np.ndarray:
+    """Cell edges halfway between sorted centres (the outer ones mirrored)."""
+    c = np.asarray(centres, dtype=float)
+    if c.size == 1:
+        return np.array([c[0] - 0.5, c[0] + 0.5])
+    mid = (c[1:] + c[:-1]) / 2
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])

@@ -7,6 +7,8 @@
   with his published numbers.
 - ``he-2015``         a 30-layer ReLU network trained from Glorot (Xavier) and from He
   initialization (He et al. 2015, §2.2 and Fig. 3).
+- ``schoenholz-2017`` the trainability phase diagram of tanh networks over (σ_w², depth) against
+  6 ξ_c (Schoenholz et al. 2017, Fig. 5; :mod:`relunet.gradflow.phase`).
 - ``step-at-zero``    does ReLU'(0) ∈ {1, 0, ½} change training? Where it cannot, where it does,
   and the probability of a network born dead.
 
@@ -697,20 +699,39 @@ def step_at_zero(out: str, quick: bool = False, seed: int = 0, n_jobs: int | Non
                         {"sweep": res})
 
 
+def _schoenholz_2017(*args: Any, **kwargs: Any) -> PresetResult:
+    from .phase import schoenholz_2017
+
+    return schoenholz_2017(*args, **kwargs)
+
+
 PRESETS: dict[str, Callable[..., PresetResult]] = {
     "seed-questions": seed_questions,
+    "schoenholz-2017": _schoenholz_2017,
     "nielsen-ch5": nielsen_ch5,
     "he-2015": he_2015,
     "step-at-zero": step_at_zero,
 }
 
 
+#: presets with a paper-sized grid behind ``full=True``
+FULL_PRESETS = ("schoenholz-2017",)
+
+
 def run_preset(name: str, out: str | os.PathLike, quick: bool = False, seed: int = 0,
-               n_jobs: int | None = None, scheduler: Any = None) -> PresetResult:
+               n_jobs: int | None = None, scheduler: Any = None, full: bool = False) -> PresetResult:
     """Run the preset ``name`` (see :data:`PRESETS`) writing into ``out``."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; valid names are {', '.join(PRESETS)}")
+    extra = {}
+    if full:
+        if name not in FULL_PRESETS:
+            raise ValueError(f"full=True applies to {', '.join(FULL_PRESETS)} only (got preset {name!r})")
+        if quick:
+            raise ValueError("full=True and quick=True exclude each other")
+        extra["full"] = True
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int (got {seed!r})")
     with blas_threads(1):  # small matrices: one BLAS thread is fastest (worker processes set their own)
-        return PRESETS[name](os.fspath(out), quick=bool(quick), seed=int(seed), n_jobs=n_jobs, scheduler=scheduler)
+        return PRESETS[name](os.fspath(out), quick=bool(quick), seed=int(seed), n_jobs=n_jobs, scheduler=scheduler,
+                             **extra)

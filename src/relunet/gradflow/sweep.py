@@ -631,19 +631,12 @@ def run_sweep(
     n_tasks = sum(c.nets for c in configs)
     if scheduler is not None:
         units = _chunks(configs, 8)
-        out, executor = _run_dask(configs, units, seed, scheduler)
     elif jobs == 1 or n_tasks == 1:
         units = [(ci, list(range(c.nets))) for ci, c in enumerate(configs)]
-        with blas_threads(1):
-            out, executor = [_run_chunk(configs[ci], idx, seed) for ci, idx in units], "serial"
     else:
         units = _chunks(configs, jobs)
-        from joblib import Parallel, delayed
-
-        out = Parallel(n_jobs=jobs, backend="loky")(
-            delayed(_run_chunk)(configs[ci], idx, seed) for ci, idx in units
-        )
-        executor = f"joblib loky, {jobs} processes"
+    out, executor = run_calls([(_run_chunk, (configs[ci], idx, seed)) for ci, idx in units],
+                              n_jobs=1 if len(units) == 1 else jobs, scheduler=scheduler)
     per_config: list[list[TaskResult]] = [[] for _ in configs]
     for (ci, _), res in zip(units, out):
         per_config[ci].extend(res)
@@ -655,7 +648,23 @@ def run_sweep(
                        seconds=time.perf_counter() - t0, n_tasks=n_tasks)
 
 
-def _run_dask(configs, units, seed, scheduler):
+def run_calls(calls: Sequence[tuple[Any, tuple]], n_jobs: int | None = None, scheduler: Any = None) -> tuple[list, str]:
+    """[fn(*args) for fn, args in calls] in this process (n_jobs=1), in joblib's loky worker
+    processes, or on a Dask cluster (``scheduler``: an address or a ``distributed.Client``);
+    returns the results in order and a description of the executor."""
+    jobs = _check_jobs(n_jobs)
+    if scheduler is not None:
+        return _run_dask(calls, scheduler)
+    if jobs == 1 or len(calls) == 1:
+        with blas_threads(1):
+            return [fn(*args) for fn, args in calls], "serial"
+    from joblib import Parallel, delayed
+
+    out = Parallel(n_jobs=jobs, backend="loky")(delayed(fn)(*args) for fn, args in calls)
+    return list(out), f"joblib loky, {jobs} processes"
+
+
+def _run_dask(calls, scheduler):
     try:
         import joblib
         from distributed import Client
@@ -673,15 +682,13 @@ def _run_dask(configs, units, seed, scheduler):
         client = scheduler
     try:
         with joblib.parallel_config(backend="dask"):
-            out = joblib.Parallel()(
-                joblib.delayed(_run_chunk)(configs[ci], idx, seed) for ci, idx in units
-            )
+            out = joblib.Parallel()(joblib.delayed(fn)(*args) for fn, args in calls)
         workers = len(client.scheduler_info().get("workers", {}))
         executor = f"dask at {client.scheduler.address}, {workers} workers"
     finally:
         if own:
             client.close()
-    return out, executor
+    return list(out), executor
 
 
 def jacobian_spectra(result: SweepResult, rows: int = 8, max_work: float = 5e7, max_curves: int = 6) -> dict[str, Any]:
