@@ -25,7 +25,7 @@ from .depth import critical_sigma_w2, depth_scales
 __all__ = ["PhaseDiagram", "phase_diagram", "DEFAULT_GRID", "FULL_GRID"]
 
 #: (σ_w² values, depths) of the reduced default grid and of the paper-sized one
-DEFAULT_GRID = (tuple(np.round(np.linspace(1.0, 4.0, 13), 3)), (10, 20, 40, 60, 90, 130, 180))
+DEFAULT_GRID = (tuple(np.round(np.linspace(1.0, 4.0, 13), 3)), (10, 20, 30, 45, 60, 90, 130, 180, 250))
 FULL_GRID = (tuple(np.round(np.linspace(1.0, 4.0, 31), 3)), (10, 25, 50, 75, 100, 150, 200, 250, 300))
 
 
@@ -128,8 +128,8 @@ def phase_diagram(
     sigma_b2: float = 0.05,
     activation: str = "tanh",
     width: int = 64,
-    steps: int = 300,
-    lr: float = 1e-3,
+    steps: int = 1000,
+    lr: float = 1e-2,
     batch: int = 128,
     threshold: float = 0.5,
     dtype: Any = "float32",
@@ -185,7 +185,7 @@ def schoenholz_2017(out: str, quick: bool = False, seed: int = 0, n_jobs: int | 
     from .sweep import write_csv
 
     if quick:
-        grid, kw = ((1.0, 1.76, 2.5, 4.0), (5, 20, 80)), {"width": 16, "steps": 100, "curve_points": 31}
+        grid, kw = ((1.0, 1.76, 2.5, 4.0), (5, 20, 80)), {"width": 32, "steps": 200, "curve_points": 31}
     else:
         grid, kw = (FULL_GRID if full else DEFAULT_GRID), {}
     pd = phase_diagram(*grid, seed=seed, n_jobs=n_jobs, scheduler=scheduler, **kw)
