@@ -53,7 +53,7 @@ def trained(tmp_path_factory):
 # ------------------------------------------------------------------------------------ train
 def test_train_writes_model_metrics_and_plot(trained):
     assert sorted(p.name for p in trained.iterdir()) == [
-        "loss_curve.png", "metrics.csv", "metrics.json", "model.safetensors"]
+        "loss_curve.png", "metrics.csv", "metrics.json", "model.safetensors", "run.json"]
     header, rows = _read_csv(trained / "metrics.csv")
     assert header == ["epoch", "train_loss", "val_loss", "lr", "seconds"]
     assert [int(r[0]) for r in rows] == [1, 2, 3]
@@ -162,7 +162,7 @@ def test_demo_prints_the_comparison_and_writes_plots(tmp_path, capsys):
     assert 0.4 < r2["relunet ReLUNetRegressor"] < 0.7  # diabetes: ~0.5 is what models reach
     assert abs(r2["relunet ReLUNetRegressor"] - r2["scikit-learn LinearRegression"]) < 0.1
     names = sorted(p.name for p in (tmp_path / "demo").iterdir())
-    assert names == ["loss_curve.png", "predicted_vs_true.png", "results.json"]
+    assert names == ["loss_curve.png", "predicted_vs_true.png", "results.json", "run.json"]
     results = json.loads((tmp_path / "demo" / "results.json").read_text())
     curves = results["relunet_loss_per_epoch"]
     assert curves["replay_identical"]  # warm-start epoch by epoch reproduced the fitted network

@@ -110,8 +110,13 @@ def standardize(A: np.ndarray, mean: Any, scale: Any) -> np.ndarray:
 # ---------------------------------------------------------------------------- the model's extra block
 def read_model(path: str):
     """(net, cli_block) of a model written by ``relunet train``; CLIError otherwise."""
+    from .._files import check_complete
     from ..io import load_checkpoint
 
+    try:
+        check_complete(path)
+    except ValueError as exc:
+        raise CLIError(str(exc)) from None
     ckpt = load_checkpoint(path)
     extra = ckpt.extra
     block = extra.get(EXTRA_KEY) if isinstance(extra, dict) else None

@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
 
     # ------------------------------------------------------------ plots and results.json
     from ..plotting import plot_loss_curve, plot_predictions, save_figure
-    from .train import publish
+    from .._files import publish_run
 
     curves = first["curves"]
     linear = "scikit-learn LinearRegression"
@@ -221,8 +221,10 @@ def run(args: argparse.Namespace) -> int:
         with open(os.path.join(stage, "results.json"), "w", encoding="utf-8") as fh:
             fh.write(json_text(results))
 
-    written = publish(out, write)
-    print(f"wrote {', '.join(written)} to {args.out} ({time.perf_counter() - t_start:.1f} s in all)")
+    written, removed = publish_run(out, write)
+    print(f"wrote {', '.join(written)} and run.json to {args.out} ({time.perf_counter() - t_start:.1f} s in all)")
+    if removed:
+        print(f"removed from the earlier run in {args.out}: {', '.join(removed)}")
     if not curves["replay_identical"]:  # pragma: no cover - the warm-start replay is exact by construction
         print("note: the epoch-by-epoch replay for the loss curve did not reproduce the fitted parameters")
     if any(not math.isfinite(v) for v in curves["test_loss"]):

@@ -88,6 +88,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .._files import finish_run, read_manifest
     from ..gradflow import report as rp
     from ..gradflow.presets import run_preset
     from ..gradflow.sweep import Sweep, run_sweep
@@ -107,6 +108,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"\n## {name}\n{table}")
         print(f"\nwrote {len(res.files)} files to {args.out} in {res.seconds:.1f} s (report: "
               f"{os.path.join(args.out, 'report.md')})")
+        if res.data.get("removed"):
+            print(f"removed from the earlier run in {args.out}: {', '.join(res.data['removed'])}")
         return 0
     if args.quick or args.full:
         raise CLIError(f"--{'quick' if args.quick else 'full'} applies to --preset only")
@@ -119,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"relunet gradflow: {len(configs)} configurations × {args.nets} networks → {args.out}", flush=True)
     res = run_sweep(configs, seed=args.seed, n_jobs=args.jobs, scheduler=args.scheduler)
     os.makedirs(args.out, exist_ok=True)
+    previous = read_manifest(args.out)
     paths = res.write(args.out)
     figures: dict[str, str] = {}
     if not args.no_plots:
@@ -149,6 +153,10 @@ def run(args: argparse.Namespace) -> int:
     print()
     for line in rp.sweep_findings(res):
         print(line)
+    names = ["summary.csv", "layers.csv", "report.md", *figures.values()]
+    removed = finish_run(args.out, names, previous)
     print(f"\nwrote {paths['summary']}, {paths['layers']}, report.md and {len(figures)} figures "
           f"in {res.seconds:.1f} s ({res.executor})", file=sys.stdout)
+    if removed:
+        print(f"removed from the earlier run in {args.out}: {', '.join(removed)}")
     return 0

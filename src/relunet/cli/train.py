@@ -314,7 +314,9 @@ def run(args: argparse.Namespace) -> int:
             recorder.write(stage, plot=not args.no_plot)
         save(net, os.path.join(stage, "model.safetensors"), optimizer=optimizer, extra={EXTRA_KEY: block})
 
-    written = publish(out, write)
+    from .._files import publish_run
+
+    written, removed = publish_run(out, write)
     sizes = " → ".join(str(m) for m in net.sizes)
     stop = f", stopped early (best epoch {history.best_epoch + 1})" if history.stop_reason == "early_stopping" else ""
     print(f"trained {sizes} {args.activation} network on {name}: {len(fit_idx)} train / {len(val_idx)} "
@@ -324,29 +326,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {part:<10} {format_metrics(results[part])}")
     if recorder is not None:
         print(f"  gradient flow: {recorder.summary()}")
-    print(f"wrote {', '.join(written)} to {out}")
+    print(f"wrote {', '.join(written)} and run.json to {out}")
+    if removed:
+        print(f"removed from the earlier run in {out}: {', '.join(removed)}")
     return 0
-
-
-def publish(out: str, write) -> list[str]:
-    """Call ``write(stage)`` on a fresh staging folder inside ``out``, then move every file it
-    wrote into ``out``. A failure while writing leaves ``out``'s existing files untouched (and
-    removes a folder this call created). Returns the file names."""
-    import shutil
-    import tempfile
-
-    created = not os.path.exists(out)
-    os.makedirs(out, exist_ok=True)
-    stage = tempfile.mkdtemp(prefix=".staging-", dir=out)
-    try:
-        write(stage)
-        names = sorted(os.listdir(stage))
-        for fname in names:
-            os.replace(os.path.join(stage, fname), os.path.join(out, fname))
-    except BaseException:
-        shutil.rmtree(stage, ignore_errors=True)
-        if created:
-            shutil.rmtree(out, ignore_errors=True)
-        raise
-    os.rmdir(stage)
-    return names

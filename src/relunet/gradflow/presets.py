@@ -720,7 +720,9 @@ FULL_PRESETS = ("schoenholz-2017",)
 
 def run_preset(name: str, out: str | os.PathLike, quick: bool = False, seed: int = 0,
                n_jobs: int | None = None, scheduler: Any = None, full: bool = False) -> PresetResult:
-    """Run the preset ``name`` (see :data:`PRESETS`) writing into ``out``."""
+    """Run the preset ``name`` (see :data:`PRESETS`) writing into ``out``; ``out/run.json`` then
+    names the files of this run, and files an earlier run's manifest named that this run did not
+    write are removed (listed in ``data["removed"]``)."""
     if name not in PRESETS:
         raise ValueError(f"unknown preset {name!r}; valid names are {', '.join(PRESETS)}")
     extra = {}
@@ -732,6 +734,13 @@ def run_preset(name: str, out: str | os.PathLike, quick: bool = False, seed: int
         extra["full"] = True
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
         raise ValueError(f"seed must be a non-negative int (got {seed!r})")
+    from .._files import finish_run, read_manifest
+
+    out = os.fspath(out)
+    previous = read_manifest(out) if os.path.isdir(out) else None
     with blas_threads(1):  # small matrices: one BLAS thread is fastest (worker processes set their own)
-        return PRESETS[name](os.fspath(out), quick=bool(quick), seed=int(seed), n_jobs=n_jobs, scheduler=scheduler,
-                             **extra)
+        res = PRESETS[name](out, quick=bool(quick), seed=int(seed), n_jobs=n_jobs, scheduler=scheduler, **extra)
+    # what an earlier run into ``out`` wrote and this one did not is removed (res.data["removed"])
+    names = [os.path.relpath(p, out) for p in res.files.values()]
+    res.data["removed"] = finish_run(out, [n for n in names if os.sep not in n], previous)
+    return res
