@@ -171,3 +171,31 @@ def test_summary_csv_carries_the_depth_scales(tmp_path):
     res.write(tmp_path)
     header = (tmp_path / "summary.csv").read_text().splitlines()[0].split(",")
     assert {"q_star", "chi_1", "c_star", "chi_c", "xi_q", "xi_c", "critical_sigma_w2"} <= set(header)
+
+
+def test_a_measurement_far_from_mean_field_is_flagged_with_its_distance():
+    from types import SimpleNamespace
+
+    from relunet.gradflow import report as rp
+
+    cfg = gf.Config("tanh", "normal", sigma_w2=1.0, depth=50, width=8, nets=4)
+    row = {"log_ratio_of_means": -10.0, "log_ratio_of_means_sem": 1.0, "predicted_log_ratio": -4.0,
+           "finite_width_mean": float("nan"), "finite_width_std": float("nan"), "nets": 4}
+    near = dict(row, predicted_log_ratio=-9.0)
+    res = SimpleNamespace(results=[SimpleNamespace(config=cfg, summary=row), SimpleNamespace(config=cfg, summary=near)])
+    lines = rp.departures(res)
+    assert len(lines) == 1 and "6.0 SEM off" in lines[0] and "4 networks" in lines[0]
+
+
+def test_the_spectra_figure_leaves_out_round_off_and_says_so():
+    from types import SimpleNamespace
+
+    from relunet.gradflow.plots import plot_jacobian_spectra
+
+    ls = np.log(np.array([[1.0, 0.5, 1e-80, 1e-90]]))  # two lost ranks at round-off
+    fig = plot_jacobian_spectra({"relu": SimpleNamespace(log_singular_values=ls)})
+    ax = fig.axes[0]
+    assert "left out" in ax.get_xlabel()
+    assert ax.get_xlim()[0] > -2  # the axis spans the kept values only, not log10 s ≈ −90
+    assert "50% below the floor" in ax.get_legend().get_texts()[0].get_text()
+

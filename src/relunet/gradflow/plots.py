@@ -77,23 +77,40 @@ def _results(source: Any) -> list:
 
 def plot_layer_profile(source: Any, ax: Any = None, max_curves: int = 8, title: str | None = None):
     """ln G_k against hidden layer k for each configuration (at most ``max_curves``, deepest
-    first): the mean of ln G over networks with ±1 SEM, and the mean-field prediction of
+    first): the mean of ln G over networks with a ±1 SEM band, and the mean-field prediction of
     ln(G_k/G_L) (dashed) drawn through the plotted curve's last hidden layer, so the gap at layer 1
-    is the measured ln(G₁/G_L) minus the predicted one."""
+    is the measured ln(G₁/G_L) minus the predicted one. Without ``ax``, each activation gets a
+    panel of its own y scale (sigmoid's hundreds of nats would flatten ReLU's few)."""
     results = sorted(_results(source), key=lambda r: -r.config.depth)[:max_curves]
-    fig, ax = _figure(ax)
-    for r, color in zip(results, _colors(len(results))):
-        lay = r.layers
-        k = lay["layer"]
-        m, s = lay["mean_log_G"], lay["sem_log_G"]
-        ax.plot(k, m, color=color, lw=1.5, label=f"{r.config.label}, L={r.config.depth}")
-        if np.any(np.isfinite(s)):
-            ax.fill_between(k, m - s, m + s, color=color, alpha=0.25, lw=0)
-        theory = lay["predicted_log_G"] - lay["predicted_log_G"][-1] + m[-1]
-        if np.any(np.isfinite(theory)):
-            ax.plot(k, theory, color=color, ls="--", lw=1)
-    return _finish(fig, ax, "hidden layer k", "ln G_k   (G_k = mean dC/dz[k]²)",
-                   title or "Per-layer gradient size: measured (solid) and mean field (dashed)", legend=bool(results))
+    groups: dict[str, list] = {}
+    for r in results:
+        groups.setdefault(r.config.activation if ax is None else "", []).append(r)
+    if ax is None:
+        from matplotlib.figure import Figure
+
+        fig = Figure(figsize=(6.4, 2.2 + 1.9 * len(groups)), layout="constrained")
+        axes = fig.subplots(len(groups) or 1, 1, sharex=True, squeeze=False)[:, 0]
+    else:
+        fig, axes = ax.figure, [ax]
+    colors = iter(_colors(len(results)))
+    for i, (panel, (name, rs)) in enumerate(zip(axes, groups.items())):
+        for r in rs:
+            color = next(colors)
+            lay = r.layers
+            k = lay["layer"]
+            m, s = lay["mean_log_G"], lay["sem_log_G"]
+            panel.plot(k, m, color=color, lw=1.5, label=f"{r.config.label}, L={r.config.depth}, {r.config.nets} nets")
+            if np.any(np.isfinite(s)):
+                panel.fill_between(k, m - s, m + s, color=color, alpha=0.25, lw=0)
+            theory = lay["predicted_log_G"] - lay["predicted_log_G"][-1] + m[-1]
+            if np.any(np.isfinite(theory)):
+                panel.plot(k, theory, color=color, ls="--", lw=1)
+        last = i == len(groups) - 1
+        _finish(fig, panel, "hidden layer k" if last else "", "ln G_k (nats)",
+                (title or "Per-layer gradient size: measured (solid, ±1 SEM) and mean field (dashed)") if i == 0 else "",
+                True)
+    axes[-1].set_xlabel("hidden layer k   (G_k = mean over rows and units of dC/dz[k]²)")
+    return fig
 
 
 def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = None):
@@ -159,13 +176,26 @@ def plot_dead_vs_depth(source: Any, ax: Any = None, title: str | None = None):
                    title or "Born dead: bias-free ReLU networks", legend=bool(by_width), which="both")
 
 
-def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int = 60, title: str | None = None):
+def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int = 60, title: str | None = None,
+                          floor: float = 1e-10):
     """Histograms of log10 of the singular values of the input–output Jacobian, one per entry of
-    ``spectra`` (label → :class:`~relunet.gradflow.JacobianSpectrum` or an array of ln s)."""
+    ``spectra`` (label → :class:`~relunet.gradflow.JacobianSpectrum` or an array of ln s).
+
+    Singular values of a spectrum below ``floor`` × its row's largest are round-off of a lost rank
+    (ReLU's masks), not a measurement: they are left out and the label gives their share."""
     fig, ax = _figure(ax)
     logs = {}
+    filtered = False
     for label, sp in spectra.items():
-        ls = getattr(sp, "log_singular_values", sp)
+        ls = getattr(sp, "log_singular_values", None)
+        if ls is not None:
+            ls = np.asarray(ls, dtype=np.float64)
+            ls = ls.reshape(1, -1) if ls.ndim == 1 else ls
+            keep = ls > np.max(ls, axis=-1, keepdims=True) + math.log(floor)
+            label = f"{label} ({100 * (1 - np.mean(keep)):.0f}% below the floor)"
+            ls, filtered = ls[keep], True
+        else:
+            ls = sp
         x = np.asarray(ls, dtype=np.float64).ravel() / math.log(10.0)
         logs[label] = x[np.isfinite(x)]
     allx = np.concatenate([v for v in logs.values() if v.size]) if logs else np.zeros(1)
@@ -174,7 +204,10 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
         ax.hist(x, bins=edges, histtype="stepfilled", alpha=0.35, color=color, density=True)
         ax.hist(x, bins=edges, histtype="step", color=color, density=True, label=label)
     ax.axvline(0.0, color="k", lw=0.6)
-    return _finish(fig, ax, "log10 singular value of the Jacobian", "density",
+    xlabel = "log10 singular value of the Jacobian (dimensionless)"
+    if filtered:
+        xlabel += f"; s < {floor:g}·max s of its row left out"
+    return _finish(fig, ax, xlabel, "density",
                    title or "Input–output Jacobian spectrum (isometry: all at 0)", legend=bool(logs))
 
 

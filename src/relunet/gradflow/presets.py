@@ -148,13 +148,14 @@ def _one_row_shift(config: Config) -> float:
 
 
 def _seed_pivot(res, families, depths) -> str:
-    cols = ["L"]
+    cols = ["L", "nets"]
     for act, init in families:
         cols += [f"{act} measured", f"{act} mean field"]
     cols.append("relu finite width")
     rows = []
     for d in depths:
-        row: list[Any] = [d]
+        at = res.find(depth=d)
+        row: list[Any] = [d, at[0].config.nets if at else "—"]
         fw = "—"
         for act, init in families:
             r = res.find(activation=act, init=init, depth=d)
@@ -191,6 +192,18 @@ def _seed_factors(res, families) -> str:
                         "plain float64 underflow first at"], rows)
 
 
+def _nets_by_depth(res) -> str:
+    """'20 networks at L ≤ 100, 6 at L = 200 … 1000, …': how many networks each depth rests on."""
+    by: dict[int, list[int]] = {}
+    for r in res.results:
+        by.setdefault(r.config.nets, []).append(r.config.depth)
+    parts = []
+    for n, ds in sorted(by.items(), key=lambda kv: min(kv[1])):
+        ds = sorted(set(ds))
+        parts.append(f"{n} at L = {ds[0]}" if len(ds) == 1 else f"{n} at L = {ds[0]} … {ds[-1]}")
+    return ", ".join(parts)
+
+
 def _seed_report(res, pivot, factors, jtable, jrows, figs, seconds, quick) -> str:
     """The seed-questions report as markdown.
 
@@ -212,7 +225,8 @@ def _seed_report(res, pivot, factors, jtable, jrows, figs, seconds, quick) -> st
         "## What was measured", "",
         f"Sigmoid and tanh networks at Glorot initialization (σ_w² = 1) and ReLU networks at He "
         f"initialization (σ_w² = 2), all bias-free with hidden width {width}, at depths "
-        f"{', '.join(map(str, depths))}; {res.n_tasks} random networks in all (fewer for the deepest), each "
+        f"{', '.join(map(str, depths))}; {res.n_tasks} random networks in all ("
+        + _nets_by_depth(res) + "; the tables' nets column gives each row's count), each "
         "on one batch of 32 inputs x ~ N(0, I) with targets y ~ N(0, 1) and a linear readout. The statistic is "
         "ln(G₁/G_L), G_k = mean (∂C/∂z[k])², first hidden layer over last: its mean over networks ± SEM (the "
         "typical network), from the scaled backward pass, so a ratio of e^−29,000 is a measured number and not "
@@ -233,7 +247,7 @@ def _seed_report(res, pivot, factors, jtable, jrows, figs, seconds, quick) -> st
             f"{f(math.exp(sg['measured_log_ratio'] / 2))} of the last one's in norm.")
         lines.append(
             f"- **ReLU at He initialization: no vanishing in the mean.** χ = σ_w²/2 = 1 exactly, so mean field "
-            f"predicts {f(re['predicted_log_ratio'])}; the ratio of means over {re['nets']} networks is "
+            f"predicts {f(re['predicted_log_ratio'])}; the ln of the ratio of means over {re['nets']} networks is "
             f"{pm(re['log_ratio_of_means'], re['log_ratio_of_means_sem'])} and the typical network has "
             f"{pm(re['measured_log_ratio'], re['measured_log_ratio_sem'])} (factor {f(re['measured_factor'])} per "
             f"layer, against χ = {f(re['factor_bound'])}); the finite-width theory predicts "
@@ -280,6 +294,11 @@ def _seed_report(res, pivot, factors, jtable, jrows, figs, seconds, quick) -> st
             "(Pennington et al. 2017).")
     lines.append("")
     lines += ["Further findings computed from the table:", ""] + rp.sweep_findings(res)
+    off = rp.departures(res)
+    lines += ["", "Measurements more than 3 SEM from mean field (the ln of the ratio of means; mean field "
+              "describes infinitely wide networks, so at width " + str(res.results[0].config.width)
+              + " and great depth it is expected to miss):", "",
+              *(off or ["- none."])]
     lines += ["", "## Dynamical isometry: the input–output Jacobian", "",
               "Singular values s of ∂r[L]/∂x (last hidden layer against the input), computed by backprop for "
               "Gaussian and orthogonal weights. Isometry means every s near 1 (Pennington et al. 2017).", "",

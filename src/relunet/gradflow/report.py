@@ -81,7 +81,7 @@ def _layer(v: Any, nets: Any, total: int) -> str:
 
 def sweep_table(result: Any, finite_width: bool = True, limits: bool = True) -> str:
     """The summary table of a sweep: one row per configuration."""
-    cols = ["configuration", "L", "n", "nets", "measured ln(G₁/G_L)", "ratio of means", "mean field"]
+    cols = ["configuration", "L", "n", "nets", "measured ln(G₁/G_L)", "ln(ratio of means)", "mean field"]
     if finite_width:
         cols.append("finite width (ReLU)")
     cols += ["factor/layer", "bound"]
@@ -233,6 +233,25 @@ THEORY = (
 )
 
 
+def departures(result: Any, k: float = 3.0) -> list[str]:
+    """One line per configuration whose measured ln(ratio of means) lies more than ``k`` SEM from
+    mean field's prediction, with the distance in SEM; the finite-width prediction beside ReLU's."""
+    out = []
+    for r in result.results:
+        s = r.summary
+        meas, sem, pred = s["log_ratio_of_means"], s["log_ratio_of_means_sem"], s["predicted_log_ratio"]
+        if not (math.isfinite(meas) and math.isfinite(pred) and math.isfinite(sem)) or sem <= 0:
+            continue
+        dist = abs(meas - pred) / sem
+        if dist > k:
+            fw = s["finite_width_mean"]
+            note = (f"; the finite-width prediction of the typical network is {fmt_pm(fw, s['finite_width_std'])}"
+                    if math.isfinite(fw) else "")
+            out.append(f"- {_cfg(r)}, L = {r.config.depth} ({s['nets']} networks): ln(ratio of means) "
+                       f"{fmt_pm(meas, sem)} against mean field {fmt(pred)}, **{dist:.1f} SEM off**{note}.")
+    return out
+
+
 def sweep_report(result: Any, title: str = "Gradient flow sweep", figures: dict[str, str] | None = None,
                  extra: Sequence[str] = ()) -> str:
     """The whole report.md of a sweep."""
@@ -241,6 +260,9 @@ def sweep_report(result: Any, title: str = "Gradient flow sweep", figures: dict[
              "error; the log of the ratio of the means of G₁ and G_L is beside it.", "",
              "## Against which prediction", "", THEORY, "", "## Results", "", sweep_table(result), ""]
     lines += ["## What follows", "", *sweep_findings(result), *extra, ""]
+    off = departures(result)
+    lines += ["## Measurements more than 3 SEM from mean field", "",
+              *(off or ["None: every ln(ratio of means) is within 3 SEM of its prediction."]), ""]
     if figures:
         lines += ["## Figures", ""] + [f"![{k}]({v})" for k, v in figures.items()] + [""]
     return "\n".join(lines)
