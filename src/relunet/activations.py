@@ -380,6 +380,11 @@ def register_activation(name: str, constructor: Callable[..., Activation]) -> No
     """Make ``name`` usable wherever activations are named (networks, estimators, save/load)."""
     if not isinstance(name, str) or not name:
         raise TypeError(f"name must be a non-empty str (got {name!r})")
+    if not callable(constructor) or isinstance(constructor, Activation):
+        raise TypeError(
+            "constructor must be a callable that returns an Activation, such as an Activation "
+            f"subclass (got {type(constructor).__name__} {constructor!r:.60})"
+        )
     ACTIVATIONS[name] = constructor
 
 

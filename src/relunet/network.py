@@ -174,6 +174,26 @@ class Network:
         seed: int | np.random.Generator | None = None,
         dtype: Any = np.float64,
     ) -> None:
+        self._configure(sizes, activation, output_activation, cost, bias, init, dtype)
+        rng = as_generator(seed)
+        self._allocate()
+        for W, b, m_in, m_out in zip(self.W, self.b, self.sizes[:-1], self.sizes[1:]):
+            W[...] = self.init(m_in, m_out, rng, self.dtype)
+            if b is not None:
+                b[...] = self.init.bias(m_out, rng, self.dtype)
+
+    @classmethod
+    def _uninitialised(cls, sizes: Sequence[int], activation: Any, output_activation: Any, cost: str | Cost,
+                       bias: bool, init: str | Initializer, dtype: Any) -> Network:
+        """A network of this architecture whose θ is allocated but holds no values yet: for a
+        loader that fills every parameter from a file (no random draw of the declared sizes)."""
+        net = cls.__new__(cls)
+        net._configure(sizes, activation, output_activation, cost, bias, init, dtype)
+        net._allocate()
+        return net
+
+    def _configure(self, sizes, activation, output_activation, cost, bias, init, dtype) -> None:
+        """Check and keep everything but the parameters."""
         self.sizes = check_sizes(sizes)
         self.dtype = check_dtype(dtype)
         if not isinstance(bias, (bool, np.bool_)):
@@ -183,12 +203,6 @@ class Network:
         self.cost = get_cost(cost)
         self.cost.check_output_activation(self.activations[-1])
         self.init = get_initializer(init)
-        rng = as_generator(seed)
-        self._allocate()
-        for W, b, m_in, m_out in zip(self.W, self.b, self.sizes[:-1], self.sizes[1:]):
-            W[...] = self.init(m_in, m_out, rng, self.dtype)
-            if b is not None:
-                b[...] = self.init.bias(m_out, rng, self.dtype)
 
     def _allocate(self) -> None:
         """θ and its views W[k], b[k]."""
