@@ -214,7 +214,7 @@ def _bad_csvs(tmp_path):
         (["--csv", "{d}/good.csv", "--target", "price"], "has no column 'price'; the columns are: a, b, y"),
         (["--csv", "{d}/good.csv"], "--csv needs --target"),
         (["--csv", "{d}/ragged.csv", "--target", "y"], "line 3: 2 fields but the header has 3"),
-        (["--csv", "{d}/text_target.csv", "--target", "y"], "target column 'y' is not numeric"),
+        (["--csv", "{d}/text_target.csv", "--target", "y"], "line 3, column 'y': 'high' is not a number \\(a regression target must be numeric"),
         (["--csv", "{d}/nan.csv", "--target", "y"], "line 3, column 'b': nan is not finite"),
         (["--csv", "{d}/empty.csv", "--target", "y"], "is empty"),
         (["--dataset", "diabetes", "--epochs", "0"], "--epochs: expected a positive int"),

@@ -12,7 +12,6 @@ scikit-learn is imported inside the functions that need it, so ``import relunet`
 
 from __future__ import annotations
 
-import csv
 import math
 import os
 from collections.abc import Iterator
@@ -23,7 +22,7 @@ import numpy as np
 
 from .initializers import as_generator
 
-__all__ = ["Dataset", "DATASETS", "load_dataset", "load_csv", "read_csv_rows", "make_friedman1", "train_test_split"]
+__all__ = ["Dataset", "DATASETS", "load_dataset", "load_csv", "make_friedman1", "train_test_split"]
 
 
 @dataclass(frozen=True)
@@ -106,107 +105,70 @@ def load_dataset(name: str, seed: int | np.random.Generator | None = 0) -> Datas
 
 
 # ---------------------------------------------------------------------------------------- CSV
-def _float(text: str) -> float:
-    """A CSV field as a float; ValueError for anything that is not a number."""
-    s = text.strip()
-    if not s:
-        raise ValueError("empty")
-    return float(s)
-
-
-def read_csv_rows(path: str | os.PathLike) -> tuple[list[str], list[tuple[int, list[str]]]]:
-    """(column names, [(line number, fields), …]) of a CSV file with a header row, blank lines
-    skipped; the fields are the file's text, unparsed."""
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"CSV file not found: {path}")
-    if os.path.isdir(path):
-        raise IsADirectoryError(f"CSV path is a directory, not a file: {path}")
-    with open(path, newline="", encoding="utf-8-sig") as fh:
-        try:
-            text = fh.read()
-        except UnicodeDecodeError:
-            raise ValueError(f"{path} is not a UTF-8 text file") from None
-    rows = list(csv.reader(text.splitlines()))
-    numbered = [(i + 1, row) for i, row in enumerate(rows) if any(field.strip() for field in row)]
-    if not numbered:
-        raise ValueError(f"{path} is empty (expected a header row and data rows)")
-    columns = [c.strip() for c in numbered[0][1]]
-    if any(not c for c in columns):
-        raise ValueError(f"{path}: the header row has an empty column name (columns: {columns})")
-    duplicates = sorted({c for c in columns if columns.count(c) > 1})
-    if duplicates:
-        raise ValueError(f"{path}: duplicate column name(s) {', '.join(map(repr, duplicates))}")
-    for line, row in numbered[1:]:
-        if len(row) != len(columns):
-            raise ValueError(f"{path}, line {line}: {len(row)} fields but the header has {len(columns)}")
-    return columns, numbered[1:]
-
-
 def load_csv(
     path: str | os.PathLike,
     target: str | None = None,
     task: str = "regression",
     columns: list[str] | None = None,
 ) -> Dataset:
-    """Read a numeric CSV file with a header row.
+    """Read a numeric CSV file with a header row (parsed by pandas, see :mod:`relunet.tabular`).
 
     ``target`` names the column to predict (returned as y; every other column is a feature);
     with ``target=None`` all columns are features and y is None. ``columns`` restricts the
     features to these names, in this order (the other columns need not be numeric). For
-    ``task="classification"`` the target must hold integer class labels. Refuses, naming the line and column: a missing or
-    empty file, an unknown target (listing the columns), a row with the wrong number of fields,
-    a value that is not a number, NaN or ±inf.
+    ``task="classification"`` the target must hold integer class labels. Refuses, naming the
+    line and column: a missing or empty file, an unknown target (listing the columns), a row with
+    the wrong number of fields, an empty cell, a value that is not a number, NaN, ±inf or a number
+    beyond ±1e150. Text columns and missing values: :func:`relunet.tabular.read_columns`.
     """
+    from .tabular import is_number, column_values, read_table
+
     if task not in ("regression", "classification"):
         raise ValueError(f"task must be 'regression' or 'classification' (got {task!r})")
-    path = os.fspath(path)
-    names, data = read_csv_rows(path)
+    table = read_table(path)
+    names = table.columns
     if target is not None and target not in names:
-        raise ValueError(f"{path} has no column {target!r}; the columns are: {', '.join(names)}")
+        raise ValueError(f"{table.path} has no column {target!r}; the columns are: {', '.join(names)}")
     if columns is not None:
         missing = [c for c in columns if c not in names]
         if missing:
-            raise ValueError(f"{path} lacks column(s) {', '.join(map(repr, missing))}; the columns are: {', '.join(names)}")
-        wanted = [names.index(c) for c in columns if c != target]
-    else:
-        wanted = [j for j, c in enumerate(names) if c != target]
-    if target is not None and not wanted:
-        raise ValueError(f"{path} has only the target column {target!r}; there are no features")
-    if not data:
-        raise ValueError(f"{path} has a header but no data rows")
-    t = names.index(target) if target is not None else -1
-    parse = wanted + ([t] if t >= 0 else [])
-    values = np.empty((len(data), len(parse)), dtype=np.float64)
-    for r, (line, row) in enumerate(data):
-        for out_j, j in enumerate(parse):
-            field = row[j]
-            try:
-                v = _float(field)
-            except ValueError:
-                if j == t:
-                    raise ValueError(
-                        f"{path}: target column {target!r} is not numeric (line {line}: {field.strip()!r})"
-                    ) from None
-                shown = repr(field.strip()) if field.strip() else "an empty field"
-                raise ValueError(f"{path}, line {line}, column {names[j]!r}: {shown} is not a number") from None
-            if not math.isfinite(v):
-                raise ValueError(f"{path}, line {line}, column {names[j]!r}: {field.strip()} is not finite")
-            values[r, out_j] = v
-    features = [names[j] for j in wanted]
+            raise ValueError(f"{table.path} lacks column(s) {', '.join(map(repr, missing))}; "
+                             f"the columns are: {', '.join(names)}")
+    features = [c for c in (columns if columns is not None else names) if c != target]
+    if target is not None and not features:
+        raise ValueError(f"{table.path} has only the target column {target!r}; there are no features")
+    if len(table.frame) == 0:
+        raise ValueError(f"{table.path} has a header but no data rows")
+
+    def numbers(column: str) -> np.ndarray:
+        v = column_values(table, column, "numeric")
+        if np.isnan(v).any():
+            raise ValueError(f"{table.where(int(np.flatnonzero(np.isnan(v))[0]), column)}: "
+                             "an empty field is not a number")
+        return v
+
+    if target is not None:
+        try:
+            y = numbers(target)
+        except ValueError as exc:
+            if "is not a number" not in str(exc):
+                raise
+            bad = next(i for i, c in enumerate(table.frame[target].tolist()) if not is_number(c.strip()))
+            raise ValueError(f"{table.path}: target column {target!r} is not numeric "
+                             f"(line {int(table.lines[bad])}: {table.frame[target].iloc[bad].strip()!r})") from None
+    X = np.column_stack([numbers(c) for c in features]) if features else np.zeros((len(table.frame), 0))
+    name = os.path.basename(table.path)
     if target is None:
-        return Dataset(values, None, features, None, task, os.path.basename(path))
-    X = np.ascontiguousarray(values[:, :-1])
-    y = values[:, -1].copy()
+        return Dataset(X, None, features, None, task, name)
     if task == "classification":
         if not np.all(y == np.round(y)):
             bad = int(np.flatnonzero(y != np.round(y))[0])
             raise ValueError(
-                f"{path}: classification needs integer class labels in column {target!r} "
-                f"(line {data[bad][0]}: {y[bad]:g})"
+                f"{table.path}: classification needs integer class labels in column {target!r} "
+                f"(line {int(table.lines[bad])}: {y[bad]:g})"
             )
         y = y.astype(np.int64)
-    return Dataset(X, y, features, target, task, os.path.basename(path))
+    return Dataset(X, y, features, target, task, name)
 
 
 # ---------------------------------------------------------------------------------------- split

@@ -21,7 +21,9 @@ from . import CLIError
 
 #: key of the CLI's block in a model file's ``extra`` metadata
 EXTRA_KEY = "relunet_cli"
-EXTRA_VERSION = 1
+EXTRA_VERSION = 2
+#: record versions read: 1 had numeric columns only (no "columns", "categories" or "impute")
+READ_VERSIONS = (1, 2)
 
 
 # ---------------------------------------------------------------------------- arguments
@@ -50,36 +52,56 @@ fraction = _number_type(float, lambda v: 0 < v < 1, "a number in (0, 1)")
 
 
 def add_data_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:
-    """--dataset NAME | --csv FILE [--target COLUMN] [--task ...]."""
+    """--dataset NAME | --csv FILE [--target COLUMN]."""
     from ..datasets import DATASETS
 
     g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
-    g.add_argument("--csv", metavar="FILE", help="a CSV file with a header row and numeric columns")
+    g.add_argument("--csv", metavar="FILE",
+                   help="a CSV file with a header row (numeric and text columns; empty cells are missing values)")
     p.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
 
 
-def load_data(args: argparse.Namespace, task: str | None = None, target: str | None = None,
-              features: list[str] | None = None):
-    """The Dataset named by --dataset or --csv/--target (CLIError for a missing --target);
-    ``target`` and ``features`` are the defaults for a CSV file (a model's own columns)."""
-    from ..datasets import load_csv, load_dataset
+def dataset_columns(ds) -> Any:
+    """A built-in Dataset as the Columns the commands read (every column numeric, none missing)."""
+    from ..tabular import Columns
+
+    values = {c: np.ascontiguousarray(ds.X[:, j], dtype=np.float64) for j, c in enumerate(ds.feature_names)}
+    return Columns(values, list(ds.feature_names), ds.y, ds.target_name, ds.task, None, ds.name)
+
+
+def load_data(args: argparse.Namespace):
+    """The Columns named by --dataset or --csv/--target [--features] [--task] (CLIError for a
+    missing --target)."""
+    from ..datasets import load_dataset
+    from ..tabular import read_columns
 
     if args.dataset is not None:
         if getattr(args, "target", None) or getattr(args, "features", None):
             raise CLIError("--target and --features apply to --csv only; built-in datasets know their columns")
-        return load_dataset(args.dataset, seed=args_seed(args))
-    target = getattr(args, "target", None) or target
+        return dataset_columns(load_dataset(args.dataset, seed=args_seed(args)))
+    target = args.target
     if not target:
         raise CLIError("--csv needs --target COLUMN (the column to predict)")
-    if getattr(args, "features", None):
-        if target in args.features:
-            raise CLIError(f"--features lists the target column {target!r}")
-        features = args.features
-    elif features and target in features:
-        raise CLIError(f"--target {target!r} is one of the model's input columns")
-    return load_csv(args.csv, target=target, task=task or getattr(args, "task", None) or "regression",
-                    columns=features or None)
+    if args.features and target in args.features:
+        raise CLIError(f"--features lists the target column {target!r}")
+    return read_columns(args.csv, target=target, task=args.task or "regression", columns=args.features)
+
+
+def usable_rows(data, impute: str | None, hint: str) -> np.ndarray:
+    """The rows a model is trained or scored on: all of them when none has a missing cell; with an
+    imputer those with a target; with ``drop`` the complete ones; otherwise a CLIError naming the
+    option and the first missing cell."""
+    gone = data.missing()
+    if not gone.any():
+        return np.arange(data.n)
+    if impute is None:
+        raise CLIError(f"{data.where_missing()} is empty (a missing value); {hint}")
+    if impute != "drop" and data.y is not None and data.y.dtype.kind in "fO":
+        from ..tabular import missing_mask
+
+        gone = missing_mask(data.y)  # an imputer fills features, never the target
+    return np.flatnonzero(~gone)
 
 
 def args_seed(args: argparse.Namespace) -> int:
@@ -94,22 +116,9 @@ def file_digest(path: str) -> str:
     return h.hexdigest()
 
 
-# ---------------------------------------------------------------------------- standardisation
-def fit_standardizer(A: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(mean, scale) per column; a constant column gets scale 1 (it stays constant)."""
-    mean = A.mean(axis=0)
-    scale = A.std(axis=0)
-    scale[~(scale > 0)] = 1.0
-    return mean, scale
-
-
-def standardize(A: np.ndarray, mean: Any, scale: Any) -> np.ndarray:
-    return (A - np.asarray(mean)) / np.asarray(scale)
-
-
 # ---------------------------------------------------------------------------- the model's extra block
 def read_model(path: str):
-    """(net, cli_block) of a model written by ``relunet train``; CLIError otherwise."""
+    """(net, cli_block, preprocessing) of a model written by ``relunet train``; CLIError otherwise."""
     from .._files import check_complete
     from ..io import load_checkpoint
 
@@ -120,11 +129,19 @@ def read_model(path: str):
     ckpt = load_checkpoint(path)
     extra = ckpt.extra
     block = extra.get(EXTRA_KEY) if isinstance(extra, dict) else None
-    if not isinstance(block, dict) or block.get("version") != EXTRA_VERSION:
+    if not isinstance(block, dict) or block.get("version") not in READ_VERSIONS:
         raise CLIError(f"{path} was not written by 'relunet train' (no preprocessing record in its metadata)")
     net = ckpt.net
     _check_block(path, block, net.sizes[0], net.sizes[-1])
-    return net, block
+    from ..tabular import Preprocessing
+
+    record = dict(block)
+    record.setdefault("columns", block["feature_names"])
+    try:
+        pre = Preprocessing.from_record(record, net.sizes[0])
+    except ValueError as exc:
+        raise CLIError(f"{path}: the preprocessing record's {exc}") from None
+    return net, block, pre
 
 
 def _is_number(v: Any) -> bool:
@@ -166,10 +183,12 @@ def _check_block(path: str, block: dict[str, Any], m0: int, m_L: int) -> None:
             raise bad(f"y_mean and y_scale must be finite numbers, y_scale > 0 (got {block['y_mean']!r}, {block['y_scale']!r})")
     else:
         classes = block["classes"]
-        if not isinstance(classes, list) or len(classes) != m_L or not all(
-            isinstance(c, int) and not isinstance(c, bool) for c in classes
+        if not isinstance(classes, list) or len(classes) != m_L or len(set(classes)) != m_L or not (
+            all(isinstance(c, int) and not isinstance(c, bool) for c in classes)
+            or all(isinstance(c, str) for c in classes)
         ):
-            raise bad(f"classes must be {m_L} integer labels, one per network output (got {classes!r})")
+            raise bad(f"classes must be {m_L} distinct labels (all int or all str), one per network output "
+                      f"(got {classes!r})")
 
 
 def require_columns(source: str, wanted: list[str], have: list[str], shown: list[str] | None = None) -> None:
@@ -183,29 +202,18 @@ def require_columns(source: str, wanted: list[str], have: list[str], shown: list
         )
 
 
-def select_features(ds, block: dict[str, Any], source: str) -> np.ndarray:
-    """The model's input columns, by name, from a Dataset (all its columns must be present)."""
-    names = list(ds.feature_names) + ([ds.target_name] if ds.target_name and ds.y is not None else [])
-    wanted = block["feature_names"]
-    require_columns(source, wanted, ds.feature_names, shown=names)
-    idx = [ds.feature_names.index(c) for c in wanted]
-    return ds.X[:, idx]
-
-
-def predict_raw(net, block: dict[str, Any], X: np.ndarray) -> np.ndarray:
-    """The network's outputs on X in the original units: ŷ (n,) for regression, class
-    probabilities (n, k) for classification."""
-    Xs = standardize(X, block["x_mean"], block["x_scale"])
+def predict_raw(net, block: dict[str, Any], Xs: np.ndarray) -> np.ndarray:
+    """The network's outputs on preprocessed inputs Xs in the original units: ŷ (n,) for
+    regression, class probabilities (n, k) for classification."""
     out = net.predict(Xs)
     if block["task"] == "regression":
         return out[:, 0] * block["y_scale"] + block["y_mean"]
     return out
 
 
-def metrics(net, block: dict[str, Any], X: np.ndarray, y: np.ndarray) -> dict[str, float]:
-    """Test metrics on (X, y): R², RMSE, MAE and the loss C (in the standardised target units)
-    for regression; accuracy and the cross-entropy loss for classification."""
-    Xs = standardize(X, block["x_mean"], block["x_scale"])
+def metrics(net, block: dict[str, Any], Xs: np.ndarray, y: np.ndarray) -> dict[str, float]:
+    """Test metrics on preprocessed inputs Xs and targets y: R², RMSE, MAE and the loss C (in the
+    standardised target units) for regression; accuracy and the cross-entropy loss for classification."""
     out = net.predict(Xs)
     if block["task"] == "regression":
         y_hat = out[:, 0] * block["y_scale"] + block["y_mean"]
@@ -220,15 +228,16 @@ def metrics(net, block: dict[str, Any], X: np.ndarray, y: np.ndarray) -> dict[st
             "n": int(len(y)),
         }
     classes = list(block["classes"])
-    unknown = sorted(set(np.unique(y).tolist()) - set(classes))
+    labels = y.tolist()
+    unknown = sorted(set(labels) - set(classes), key=str)
     if unknown:
         raise CLIError(f"the data hold class(es) {unknown} the model was not trained on (it knows {classes})")
     index = {c: i for i, c in enumerate(classes)}
     Y = np.zeros((len(y), len(classes)))
-    Y[np.arange(len(y)), [index[c] for c in y.tolist()]] = 1.0
-    pred = np.asarray(classes)[np.argmax(out, axis=1)]
+    Y[np.arange(len(y)), [index[c] for c in labels]] = 1.0
+    pred = np.asarray(classes, dtype=object)[np.argmax(out, axis=1)]
     return {
-        "accuracy": float(np.mean(pred == y)),
+        "accuracy": float(np.mean(pred == np.asarray(labels, dtype=object))),
         "loss": float(net.loss(Xs, Y)),
         "n": int(len(y)),
     }

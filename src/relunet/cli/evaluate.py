@@ -4,9 +4,22 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+
+import numpy as np
 
 from . import CLIError
-from ._common import add_data_arguments, file_digest, format_metrics, json_text, load_data, metrics, read_model, select_features
+from ._common import (
+    add_data_arguments,
+    file_digest,
+    format_metrics,
+    json_text,
+    load_data,
+    metrics,
+    read_model,
+    require_columns,
+    usable_rows,
+)
 
 EXAMPLE = """examples:
   relunet evaluate runs/diabetes/model.safetensors --dataset diabetes     the run's own test rows
@@ -48,16 +61,35 @@ def run(args: argparse.Namespace) -> int:
 
     if args.csv is not None and not os.path.isfile(args.csv):
         raise CLIError(f"CSV file not found: {args.csv}")
-    net, block = read_model(args.model)
+    net, block, pre = read_model(args.model)
+    trained_on = block["target_name"]
+    if args.csv is not None and args.target and args.target != trained_on:
+        print(f"relunet evaluate: warning: the model was trained to predict {trained_on!r}, "
+              f"not {args.target!r}; the metrics compare its predictions with {args.target!r}", file=sys.stderr)
     try:
-        ds = load_data(args, task=block["task"], target=block["target_name"], features=block["feature_names"])
+        if args.csv is not None:
+            from ..tabular import read_columns
+
+            target = args.target or trained_on
+            if not target:
+                raise CLIError("--csv needs --target COLUMN (the column to predict)")
+            if target in pre.columns:
+                raise CLIError(f"--target {target!r} is one of the model's input columns")
+            ds = read_columns(args.csv, target, block["task"], pre.columns, list(pre.categories))
+        else:
+            ds = load_data(args)
     except ImportError:
         raise CLIError(f"the built-in dataset {args.dataset!r} ships with scikit-learn: pip install scikit-learn") from None
     if ds.task != block["task"]:
         raise CLIError(f"the model does {block['task']} but {args.dataset} is a {ds.task} dataset")
     source = args.dataset or args.csv
-    X = select_features(ds, block, source)
+    require_columns(source, pre.columns, ds.names)
+    ds = ds.rows(usable_rows(ds, block.get("missing"), "the model was trained without --impute and fills no "
+                                                        "missing values"))
     y = ds.y
+    if block["task"] == "classification" and y.dtype == np.float64:
+        y = y.astype(np.int64)
+    X = pre.transform({c: ds.values[c] for c in pre.columns})
     matches = same_source(args, block)
     split = args.split or ("test" if matches else "all")
     if split == "test":

@@ -13,6 +13,7 @@ import time
 
 import numpy as np
 
+from ..tabular import IMPUTE_STRATEGIES, Preprocessing
 from . import CLIError
 from ._common import (
     EXTRA_KEY,
@@ -23,7 +24,6 @@ from ._common import (
     check_output_dir,
     csv_text,
     file_digest,
-    fit_standardizer,
     format_metrics,
     fraction,
     json_text,
@@ -33,7 +33,7 @@ from ._common import (
     non_negative_int,
     positive_float,
     positive_int,
-    standardize,
+    usable_rows,
 )
 
 EXAMPLE = """examples:
@@ -41,10 +41,12 @@ EXAMPLE = """examples:
   relunet train --dataset digits --hidden 64 --epochs 50 --lr 3e-3
   relunet train --csv houses.csv --target price --hidden 64 32 --out runs/houses
   relunet train --csv houses.csv --target price --features rooms area age
+  relunet train --csv houses.csv --target price --impute median     (empty cells are missing values)
+  relunet train --csv flowers.csv --target species --task classification   (text labels are classes)
   relunet train --dataset friedman1 --optimizer sgd --lr 0.01 --momentum 0.9 --seed 3
 
-The folder receives model.safetensors (weights, architecture and the input/target
-standardisation), metrics.csv (one row per epoch), metrics.json and loss_curve.png.
+Text columns are one-hot encoded. The folder receives model.safetensors (weights, architecture
+and the preprocessing: imputed values, categories, the input/target standardisation), metrics.csv (one row per epoch), metrics.json and loss_curve.png.
 """
 
 
@@ -62,7 +64,11 @@ def add_parser(sub) -> None:
     p.add_argument("--features", nargs="+", metavar="COLUMN",
                    help="for --csv: the input columns (default: every column but the target)")
     p.add_argument("--task", choices=("regression", "classification"), default=None,
-                   help="for --csv: regression (default) or classification (integer labels)")
+                   help="for --csv: regression (default) or classification (integer or text labels)")
+    p.add_argument("--impute", choices=IMPUTE_STRATEGIES, default=None,
+                   help="for --csv: fill empty cells with the training rows' column mean, median or most "
+                   "frequent value (text columns: most frequent), or drop their rows (default: refuse "
+                   "a file with empty cells). Rows with an empty target are always dropped.")
     p.add_argument("--hidden", type=positive_int, nargs="*", default=[32], metavar="M",
                    help="hidden layer sizes m_1 … m_{L−1} (default: 32; none for a linear model)")
     p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
@@ -142,11 +148,11 @@ def _recorder_class(args):
 
 
 def split_indices(ds, test_fraction: float, seed: int):
-    """(train rows, test rows) of a dataset: seeded, stratified for classification.
+    """(train rows, test rows) of the Columns ``ds``: seeded, stratified for classification.
     ``relunet evaluate`` calls this again to find the same test rows."""
     from ..datasets import train_test_split
 
-    idx = np.arange(ds.X.shape[0])
+    idx = np.arange(ds.n)
     tr, te, _, _ = train_test_split(idx, ds.y, test_fraction=test_fraction, seed=seed,
                                     stratify=ds.task == "classification")
     return tr, te
@@ -179,14 +185,22 @@ def run(args: argparse.Namespace) -> int:
             raise CLIError("loss_curve.png needs matplotlib (pip install 'relunet[lab]'), or pass --no-plot") from None
     activation = _activation(args.activation, args.step_at_zero)
     optimizer = _optimizer(args)
+    if args.dataset is not None and args.impute is not None:
+        raise CLIError("--impute applies to --csv only; built-in datasets have no missing values")
     try:
         ds = load_data(args)
     except ImportError:
         raise CLIError(f"the built-in dataset {args.dataset!r} ships with scikit-learn: pip install scikit-learn") from None
+    ds = ds.rows(usable_rows(ds, args.impute, "pass --impute mean|median|most_frequent to fill missing "
+                                              "values or --impute drop to drop their rows"))
 
-    n = ds.X.shape[0]
+    n = ds.n
     if ds.task == "classification":
-        classes = np.unique(ds.y)
+        from sklearn.preprocessing import LabelEncoder
+
+        labels = ds.y.astype(np.int64) if ds.y.dtype == np.float64 else ds.y
+        ds = type(ds)(ds.values, ds.names, labels, ds.target_name, ds.task, ds.lines, ds.source)
+        classes = LabelEncoder().fit(labels).classes_
         if classes.size < 2:
             raise CLIError(f"classification needs at least 2 classes in the target (got {classes.tolist()})")
     train_idx, test_idx = split_indices(ds, args.test_fraction, args.seed)
@@ -199,15 +213,16 @@ def run(args: argparse.Namespace) -> int:
         stratify=ds.task == "classification",
     )
 
-    # standardisation from the rows the network is fitted on
-    x_mean, x_scale = fit_standardizer(ds.X[fit_idx])
+    # imputation, categories and standardisation from the rows the network is fitted on
+    pre = Preprocessing.fit(ds.rows(fit_idx).values, ds.names, args.impute)
+    Xs = pre.transform(ds.values)
     block = {
         "version": EXTRA_VERSION,
         "task": ds.task,
-        "feature_names": list(ds.feature_names),
+        "feature_names": pre.feature_names,
         "target_name": ds.target_name,
-        "x_mean": x_mean.tolist(),
-        "x_scale": x_scale.tolist(),
+        **pre.to_record(),
+        "missing": args.impute,
         "source": source_record(args, ds),
         "split": {"test_fraction": args.test_fraction, "val_fraction": args.val_fraction, "seed": args.seed},
     }
@@ -229,7 +244,7 @@ def run(args: argparse.Namespace) -> int:
         m_L, output, cost = int(classes.size), "softmax", "cross_entropy"
 
     net = Network(
-        [ds.X.shape[1], *args.hidden, m_L],
+        [Xs.shape[1], *args.hidden, m_L],
         activation=activation,
         output_activation=output,
         cost=cost,
@@ -241,8 +256,7 @@ def run(args: argparse.Namespace) -> int:
     recorder_class = _recorder_class(args)
 
     # ------------------------------------------------------------ train
-    X_fit = standardize(ds.X[fit_idx], x_mean, x_scale)
-    X_val = standardize(ds.X[val_idx], x_mean, x_scale)
+    X_fit, X_val = Xs[fit_idx], Xs[val_idx]
     Y_fit = targets(fit_idx)
     # the gradient-flow record: per-layer statistics on a fixed probe batch of training rows
     recorder = None if recorder_class is None else recorder_class(X_fit[:256], Y_fit[:256])
@@ -276,9 +290,9 @@ def run(args: argparse.Namespace) -> int:
 
     # ------------------------------------------------------------ measure
     results = {
-        "train": metrics(net, block, ds.X[fit_idx], ds.y[fit_idx]),
-        "validation": metrics(net, block, ds.X[val_idx], ds.y[val_idx]),
-        "test": metrics(net, block, ds.X[test_idx], ds.y[test_idx]),
+        "train": metrics(net, block, Xs[fit_idx], ds.y[fit_idx]),
+        "validation": metrics(net, block, Xs[val_idx], ds.y[val_idx]),
+        "test": metrics(net, block, Xs[test_idx], ds.y[test_idx]),
     }
     summary = {
         "data": {"name": name, **block["source"], "task": ds.task, "rows": n,
