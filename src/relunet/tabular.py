@@ -263,12 +263,6 @@ def read_columns(path: str | os.PathLike | Table, target: str | None, task: str 
 
 
 # ---------------------------------------------------------------------------------- preprocessing
-def _frame(values: dict[str, np.ndarray], columns: list[str]):
-    import pandas as pd
-
-    return pd.DataFrame({c: values[c] for c in columns})
-
-
 class Preprocessing:
     """Columns of a table -> network inputs X (n, m_0): per column a ``SimpleImputer`` (with an
     imputation strategy), per categorical column a ``OneHotEncoder`` (unknown categories become all
@@ -295,15 +289,15 @@ class Preprocessing:
         for c in columns:
             v = values[c]
             numeric = v.dtype == np.float64
-            col = _frame(values, [c])
+            col = v.reshape(-1, 1)
             if strategy:
                 imp = SimpleImputer(strategy=strategy if numeric else "most_frequent",
                                     missing_values=np.nan if numeric else None, keep_empty_features=True)
-                col = _frame({c: imp.fit_transform(col)[:, 0].astype(v.dtype)}, [c])
+                col = imp.fit_transform(col)
                 s = imp.statistics_[0]
                 fill[c] = float(s) if numeric else str(s)
             if not numeric:
-                enc = OneHotEncoder(handle_unknown="ignore").fit(col.dropna())
+                enc = OneHotEncoder(handle_unknown="ignore").fit(col[~missing_mask(col[:, 0])])
                 categories[c] = [str(x) for x in enc.categories_[0]]
         pre = cls(columns, categories, fill, strategy, np.zeros(0), np.ones(0))
         from sklearn.preprocessing import StandardScaler
@@ -324,11 +318,11 @@ class Preprocessing:
                 v = self.fill[c]
                 imp = SimpleImputer(strategy="constant", fill_value=v, missing_values=np.nan if numeric else None,
                                     keep_empty_features=True)
-                self.imputers[c] = imp.fit(_frame({c: np.array([v], dtype=np.float64 if numeric else object)}, [c]))
+                self.imputers[c] = imp.fit(np.array([[v]], dtype=np.float64 if numeric else object))
             if not numeric:
                 cats = self.categories[c]
                 enc = OneHotEncoder(categories=[cats], handle_unknown="ignore", sparse_output=False)
-                self.encoders[c] = enc.fit(_frame({c: np.array(cats, dtype=object)}, [c]))
+                self.encoders[c] = enc.fit(np.array(cats, dtype=object).reshape(-1, 1))
         self.scaler = StandardScaler()
         if len(mean):
             # a fitted scaler is its learned attributes (what skops restores too)
@@ -348,13 +342,13 @@ class Preprocessing:
     def _encode(self, values: dict[str, np.ndarray]) -> np.ndarray:
         parts = []
         for c in self.columns:
-            col = _frame(values, [c])
+            col = values[c].reshape(-1, 1)
             if c in self.imputers:
-                col = _frame({c: self.imputers[c].transform(col)[:, 0].astype(values[c].dtype)}, [c])
+                col = self.imputers[c].transform(col)
             if c in self.encoders:
                 parts.append(self.encoders[c].transform(col).astype(np.float64))
             else:
-                parts.append(col.to_numpy(dtype=np.float64))
+                parts.append(col.astype(np.float64))
         return np.hstack(parts) if parts else np.zeros((0, 0))
 
     def transform(self, values: dict[str, np.ndarray]) -> np.ndarray:
