@@ -215,6 +215,10 @@ def run(args: argparse.Namespace) -> int:
 
     # imputation, categories and standardisation from the rows the network is fitted on
     pre = Preprocessing.fit(ds.rows(fit_idx).values, ds.names, args.impute)
+    for column, categories in pre.categories.items():
+        if len(categories) > len(fit_idx) / 2:
+            raise CLIError(f"text column {column!r} has {len(categories)} different values in {len(fit_idx)} "
+                           "training rows (an identifier?); choose the input columns with --features")
     Xs = pre.transform(ds.values)
     block = {
         "version": EXTRA_VERSION,
