@@ -195,3 +195,43 @@ def test_predict_refuses_a_huge_value_at_its_line_and_column(model, tmp_path, ca
     src = _write(tmp_path / "huge.csv", header, rows)
     rc, _, err = _run(capsys, "predict", model, "--csv", src, "--out", tmp_path / "p.csv")
     assert rc == 2 and "huge.csv, line 4, column 'area': -1.8e308 is larger in magnitude" in err, err
+
+
+@pytest.mark.parametrize(
+    "edit, message",
+    [
+        (lambda b: b.update(categories={"colour": "red"}), "preprocessing record's categories must map columns"),
+        (lambda b: b["impute"]["statistics"].update(area="99"), "statistic for column 'area' is not a valid value"),
+        (lambda b: b.update(columns=["colour", "rooms"]), "impute must name a strategy and one statistic per column"),
+        (lambda b: b.update(columns=["colour", "rooms"], impute=None), "make 4 inputs but the network has 5"),
+    ],
+)
+def test_a_hostile_preprocessing_record_is_one_line_exit_2(model, houses, tmp_path, capsys, edit, message):
+    ckpt = rn.load_checkpoint(model)
+    block = json.loads(json.dumps(ckpt.extra["relunet_cli"]))
+    edit(block)
+    bad = tmp_path / "model.safetensors"
+    rn.save(ckpt.net, bad, extra={"relunet_cli": block})
+    rc, out, err = _run(capsys, "predict", bad, "--csv", houses, "--out", tmp_path / "p.csv")
+    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1 and message in err, err
+
+
+def test_a_model_with_a_numeric_only_record_of_version_1_still_predicts(model, houses, tmp_path, capsys):
+    # the first record format: feature_names are the CSV columns, no categories, no imputation
+    header, rows = _houses(40)
+    rows = [r for r in rows if r[3]]
+    src = _write(tmp_path / "numeric.csv", header, rows)
+    rc, _, err = _run(capsys, "train", "--csv", src, "--target", "price", "--features", "rooms", "area",
+                      "--epochs", "2", "--out", tmp_path / "run", "--quiet", "--no-plot")
+    assert rc == 0, err
+    ckpt = rn.load_checkpoint(tmp_path / "run" / "model.safetensors")
+    block = dict(ckpt.extra["relunet_cli"], version=1)
+    for key in ("columns", "categories", "impute", "missing"):
+        block.pop(key)
+    old = tmp_path / "v1.safetensors"
+    rn.save(ckpt.net, old, extra={"relunet_cli": block})
+    rc, _, err = _run(capsys, "predict", old, "--csv", src, "--out", tmp_path / "a.csv")
+    assert rc == 0, err
+    rc, _, err = _run(capsys, "predict", tmp_path / "run" / "model.safetensors", "--csv", src, "--out", tmp_path / "b.csv")
+    assert rc == 0, err
+    assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
