@@ -71,7 +71,7 @@ def test_train_csv_with_text_blank_and_categorical_cells_stores_its_preprocessin
     assert block["categories"] == {"colour": ["blue", "green", "red"]}
     assert block["feature_names"] == ["colour=blue", "colour=green", "colour=red", "rooms", "area"]
     assert ckpt.net.sizes[0] == 5
-    header, rows = _read_csv(houses)
+    _, rows = _read_csv(houses)
     areas = sorted(float(r[3]) for r in rows if r[3])
     # the stored median comes from the fitted rows only: inside the range of all areas, a number
     assert block["impute"]["strategy"] == "median" and areas[0] <= block["impute"]["statistics"]["area"] <= areas[-1]
@@ -88,6 +88,7 @@ def test_predict_csv_keeps_ids_and_row_count_and_imputes(houses, model, tmp_path
     out = tmp_path / "pred.csv"
     rc, stdout, err = _run(capsys, "predict", model, "--csv", src, "--out", out)
     assert rc == 0, err
+    assert f"wrote {len(rows)} predictions of price" in stdout
     got_header, got = _read_csv(out)
     assert got_header == header + ["predicted_price"]
     assert len(got) == len(rows)
@@ -114,7 +115,7 @@ def test_evaluate_the_training_csv_and_warn_about_another_target(houses, model, 
 def test_train_refuses_empty_cells_without_impute_naming_the_option_and_the_place(houses, tmp_path, capsys):
     rc, out, err = _run(capsys, "train", "--csv", houses, "--target", "price", "--features", "colour", "rooms",
                         "area", "--out", tmp_path / "r", "--quiet", "--no-plot")
-    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert rc == 2 and out == "" and len(err.strip().splitlines()) == 1
     # row 4 (i = 3) starts on line 2 + 3·2: every id holds one quoted newline
     assert "houses.csv, line 8, column 'area' is empty (a missing value); pass --impute" in err
     assert not (tmp_path / "r").exists()

@@ -121,7 +121,7 @@ def load_csv(
     the wrong number of fields, an empty cell, a value that is not a number, NaN, ±inf or a number
     beyond ±1e150. Text columns and missing values: :func:`relunet.tabular.read_columns`.
     """
-    from .tabular import is_number, column_values, read_table
+    from .tabular import column_values, is_number, read_table
 
     if task not in ("regression", "classification"):
         raise ValueError(f"task must be 'regression' or 'classification' (got {task!r})")

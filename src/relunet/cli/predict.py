@@ -8,7 +8,14 @@ import os
 import numpy as np
 
 from . import CLIError
-from ._common import atomic_write_text, check_output_file, csv_text, predict_raw, read_model, require_columns
+from ._common import (
+    atomic_write_text,
+    check_output_file,
+    csv_text,
+    predict_raw,
+    read_model,
+    require_columns,
+)
 
 EXAMPLE = """examples:
   relunet predict runs/houses/model.safetensors --csv new_houses.csv --out predictions.csv
