@@ -236,3 +236,31 @@ def test_a_model_with_a_numeric_only_record_of_version_1_still_predicts(model, h
     rc, _, err = _run(capsys, "predict", tmp_path / "run" / "model.safetensors", "--csv", src, "--out", tmp_path / "b.csv")
     assert rc == 0, err
     assert (tmp_path / "a.csv").read_text() == (tmp_path / "b.csv").read_text()
+
+
+def test_a_parquet_file_trains_and_predicts_like_its_csv(houses, tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("pyarrow")
+    header, rows = _houses(60)
+    frame = pd.DataFrame({
+        "colour": [r[1] for r in rows],
+        "rooms": [int(r[2]) for r in rows],
+        "area": [float(r[3]) if r[3] else None for r in rows],
+        "price": [float(r[4]) for r in rows],
+    })
+    parquet = tmp_path / "houses.parquet"
+    frame.to_parquet(parquet)
+    src = _write(tmp_path / "houses.csv", ["colour", "rooms", "area", "price"], [r[1:] for r in rows])
+    for name, path in (("p", parquet), ("c", src)):
+        rc, _, err = _run(capsys, "train", "--csv", path, "--target", "price", "--impute", "mean", "--epochs", "3",
+                          "--out", tmp_path / name, "--quiet", "--no-plot")
+        assert rc == 0, err
+    a = rn.load_checkpoint(tmp_path / "p" / "model.safetensors")
+    b = rn.load_checkpoint(tmp_path / "c" / "model.safetensors")
+    ka, kb = a.extra["relunet_cli"], b.extra["relunet_cli"]
+    assert ka["categories"] == kb["categories"] and ka["impute"] == kb["impute"] and ka["x_mean"] == kb["x_mean"]
+    for k in range(a.net.L):
+        np.testing.assert_array_equal(a.net.W[k], b.net.W[k])  # the same numbers, the same bits
+    rc, _, err = _run(capsys, "train", "--csv", parquet, "--target", "price", "--out", tmp_path / "x", "--quiet",
+                      "--no-plot")
+    assert rc == 2 and "houses.parquet, row 4, column 'area' is empty" in err

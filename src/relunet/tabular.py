@@ -41,32 +41,39 @@ _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
 
 @dataclass(frozen=True)
 class Table:
-    """The cells of a CSV file as text: ``frame`` (pandas DataFrame, one str per cell, "" where the
-    cell is empty), ``lines[i]`` the file line on which data row i starts, and the file's ``path``."""
+    """The cells of a data file as text: ``frame`` (pandas DataFrame, one str per cell, "" where the
+    cell is empty), ``lines[i]`` the place of data row i (the CSV line it starts on, or its row
+    number in a Parquet file: ``unit``) and the file's ``path``."""
 
     frame: Any
     lines: np.ndarray
     path: str
+    unit: str = "line"
 
     @property
     def columns(self) -> list[str]:
         return list(self.frame.columns)
 
     def where(self, row: int, column: str) -> str:
-        return f"{self.path}, line {int(self.lines[row])}, column {column!r}"
+        return f"{self.path}, {self.unit} {int(self.lines[row])}, column {column!r}"
 
 
-def _read_text(path: str) -> str:
-    """The file's text (UTF-8, an optional BOM); refuses a missing path and anything but a
-    regular file (a FIFO or a device would block or never end)."""
+def _check_regular(path: str) -> None:
+    """Refuses a missing path and anything but a regular file (a FIFO or a device would block or
+    never end)."""
     try:
         st = os.stat(path)
     except FileNotFoundError:
-        raise FileNotFoundError(f"CSV file not found: {path}") from None
+        raise FileNotFoundError(f"{'Parquet' if path.lower().endswith(PARQUET_SUFFIXES) else 'CSV'} file not found: {path}") from None
     if stat.S_ISDIR(st.st_mode):
-        raise IsADirectoryError(f"CSV path is a directory, not a file: {path}")
+        raise IsADirectoryError(f"data path is a directory, not a file: {path}")
     if not stat.S_ISREG(st.st_mode):
-        raise ValueError(f"{path} is not a regular file (a FIFO, socket or device); give a CSV file")
+        raise ValueError(f"{path} is not a regular file (a FIFO, socket or device); give a data file")
+
+
+def _read_text(path: str) -> str:
+    """The file's text (UTF-8, an optional BOM)."""
+    _check_regular(path)
     with open(path, "rb") as fh:
         data = fh.read()
     try:
@@ -93,12 +100,45 @@ def _record_lines(path: str, text: str) -> list[tuple[int, int]]:
         csv.field_size_limit(limit)
 
 
+def _read_parquet(path: str) -> Table:
+    """A Parquet file's cells as the text a CSV file would hold: floats by ``repr`` (exact), null
+    and NaN as empty cells; rows numbered from 1."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_parquet(path)
+    except ImportError:
+        raise ImportError("reading Parquet files needs pyarrow: pip install 'relunet[parquet]'") from None
+    except Exception as exc:  # pyarrow's errors share no base class but Exception
+        raise ValueError(f"{path}: not a readable Parquet file ({' '.join(str(exc).split())[:200]})") from None
+    columns = [str(c) for c in frame.columns]
+    if len(set(columns)) != len(columns):
+        raise ValueError(f"{path}: duplicate column name(s)")
+
+    def text(v: Any) -> str:
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA or v is pd.NaT:
+            return ""
+        return repr(float(v)) if isinstance(v, (float, np.floating)) else str(v)
+
+    cells = pd.DataFrame({c: [text(v) for v in frame[k].tolist()] for c, k in zip(columns, frame.columns)},
+                         dtype=object)
+    return Table(cells, np.arange(1, len(cells) + 1, dtype=np.int64), path, "row")
+
+
+#: file name endings read as Parquet; every other file is read as CSV
+PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
 def read_table(path: str | os.PathLike) -> Table:
-    """Every cell of a CSV file with a header row, as text. Refuses, naming the line: an empty
-    file, an empty or duplicate column name, a row with the wrong number of fields."""
+    """Every cell of a CSV file with a header row (or of a Parquet file), as text. Refuses,
+    naming the line: an empty file, an empty or duplicate column name, a row with the wrong
+    number of fields."""
     import pandas as pd
 
     path = os.fspath(path)
+    if path.lower().endswith(PARQUET_SUFFIXES):
+        _check_regular(path)
+        return _read_parquet(path)
     text = _read_text(path)
     records = _record_lines(path, text)
     if not records:
@@ -176,7 +216,7 @@ def missing_mask(v: np.ndarray) -> np.ndarray:
 class Columns:
     """The columns a network reads: ``values`` (column -> :func:`column_values`) for the feature
     columns ``names``, the target ``y`` (n,) (float64, or class labels: int64 or str) or None, and
-    the file line of each row (``lines``; None for a built-in dataset)."""
+    the place of each row (``lines``, counted in ``unit``; None for a built-in dataset)."""
 
     values: dict[str, np.ndarray]
     names: list[str]
@@ -186,6 +226,7 @@ class Columns:
     lines: np.ndarray | None = None
     source: str = ""
     table: Table | None = None
+    unit: str = "line"
 
     @property
     def n(self) -> int:
@@ -203,7 +244,7 @@ class Columns:
     def rows(self, idx: np.ndarray) -> Columns:
         return Columns({c: v[idx] for c, v in self.values.items()}, self.names,
                        None if self.y is None else self.y[idx], self.target_name, self.task,
-                       None if self.lines is None else self.lines[idx], self.source, None)
+                       None if self.lines is None else self.lines[idx], self.source, None, self.unit)
 
     def where_missing(self) -> str:
         """'line L, column C' of the first missing cell."""
@@ -211,7 +252,7 @@ class Columns:
         if self.y is not None and self.y.dtype.kind in "fO":
             cols[self.target_name] = self.y
         row, column = first_missing(cols)
-        line = f"line {int(self.lines[row])}" if self.lines is not None else f"row {row}"
+        line = f"{self.unit} {int(self.lines[row])}" if self.lines is not None else f"row {row + 1}"
         return f"{self.source}, {line}, column {column!r}"
 
 
@@ -259,7 +300,7 @@ def read_columns(path: str | os.PathLike | Table, target: str | None, task: str 
             if len(labels.classes_) < 2:
                 raise ValueError(f"classification needs at least 2 classes in column {target!r} "
                                  f"(got {labels.classes_.tolist()})")
-    return Columns(values, wanted, y, target, task, table.lines, table.path, table)
+    return Columns(values, wanted, y, target, task, table.lines, table.path, table, table.unit)
 
 
 # ---------------------------------------------------------------------------------- preprocessing

@@ -58,7 +58,8 @@ def add_data_arguments(p: argparse.ArgumentParser, required: bool = True) -> Non
     g = p.add_mutually_exclusive_group(required=required)
     g.add_argument("--dataset", choices=sorted(DATASETS), help="a built-in dataset")
     g.add_argument("--csv", metavar="FILE",
-                   help="a CSV file with a header row (numeric and text columns; empty cells are missing values)")
+                   help="a CSV file with a header row, or a .parquet file (numeric and text columns; empty "
+                   "cells are missing values)")
     p.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
 
 

@@ -7,6 +7,7 @@ training succeeded, each written atomically, so a failed run leaves an existing 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import inspect
 import os
 import time
@@ -199,7 +200,7 @@ def run(args: argparse.Namespace) -> int:
         from sklearn.preprocessing import LabelEncoder
 
         labels = ds.y.astype(np.int64) if ds.y.dtype == np.float64 else ds.y
-        ds = type(ds)(ds.values, ds.names, labels, ds.target_name, ds.task, ds.lines, ds.source)
+        ds = dataclasses.replace(ds, y=labels)
         classes = LabelEncoder().fit(labels).classes_
         if classes.size < 2:
             raise CLIError(f"classification needs at least 2 classes in the target (got {classes.tolist()})")
