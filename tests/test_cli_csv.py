@@ -264,3 +264,14 @@ def test_a_parquet_file_trains_and_predicts_like_its_csv(houses, tmp_path, capsy
     rc, _, err = _run(capsys, "train", "--csv", parquet, "--target", "price", "--out", tmp_path / "x", "--quiet",
                       "--no-plot")
     assert rc == 2 and "houses.parquet, row 4, column 'area' is empty" in err
+
+
+def test_predict_carries_a_field_larger_than_the_csv_modules_limit(model, tmp_path, capsys):
+    header, rows = _houses(3)
+    rows[0][0] = "x" * 200_000  # the old reader stopped with "_csv.Error: field larger than field limit"
+    src = _write(tmp_path / "big.csv", header, rows)
+    rc, _, err = _run(capsys, "predict", model, "--csv", src, "--out", tmp_path / "p.csv")
+    assert rc == 0, err
+    with open(tmp_path / "p.csv", newline="") as fh:
+        got = fh.read()
+    assert "x" * 200_000 in got
