@@ -197,8 +197,8 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
     """Histograms of log10 of the singular values of the input–output Jacobian, one per entry of
     ``spectra`` (label → :class:`~relunet.gradflow.JacobianSpectrum` or an array of ln s).
 
-    Singular values of a spectrum below ``floor`` × its row's largest are round-off of a lost rank
-    (ReLU's masks), not a measurement: they are left out and the label gives their share."""
+    Singular values of a spectrum below ``floor`` × its row's largest are not resolved in float64
+    (for ReLU, a rank lost to the masks): they are left out and the label gives their share."""
     fig, ax = _figure(ax)
     logs = {}
     filtered = False
@@ -222,7 +222,7 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
     ax.axvline(0.0, color="k", lw=0.6)
     xlabel = "log10 singular value of the Jacobian (dimensionless)"
     if filtered:
-        xlabel += f"; s < {floor:g}·max s of its row left out"
+        xlabel += f"\n(s < {floor:g}·max s of its spectrum left out: below what float64 resolves)"
     return _finish(fig, ax, xlabel, "density",
                    title or "Input–output Jacobian spectrum (isometry: all at 0)", legend=bool(logs))
 

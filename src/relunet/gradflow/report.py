@@ -340,5 +340,6 @@ def _note_dead(result: Any) -> str:
 def _note_spectra(result: Any) -> str:
     return ("Histograms of log10 of the singular values of ∂r[L]/∂x (last hidden layer against the input) of one "
             "network of each family's deepest configuration that is cheap enough to differentiate: values below "
-            "1e-10 × the largest of their spectrum are round-off of a rank lost to ReLU's masks and are left out, "
+            "1e-10 × the largest of their spectrum are not resolved in float64 (for ReLU, a rank lost to the masks) "
+            "and are left out, "
             "their share in each label. Dynamical isometry would put every value at 0.")
