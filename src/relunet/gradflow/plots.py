@@ -161,7 +161,7 @@ def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = Non
         lo, hi = float(vals.min()), float(vals.max())
         ax.set_ylim(2 * lo if lo < -1 else -1.0, 2 * hi if hi > 1 else 1.0)
     ax.axhline(0, color="k", lw=0.6)
-    return _finish(fig, ax, "depth L (hidden layers)", "ln(G_1 / G_L)",
+    return _finish(fig, ax, "depth L (hidden layers)", "ln(G_1 / G_L) (nats)",
                    title or "First over last hidden layer: measured, mean field (--), finite width (:)",
                    legend=bool(fams), which="both")
 
