@@ -35,10 +35,12 @@ from .training import (
     DivergenceError,
     EpochInfo,
     History,
+    LearningRate,
     ProgressCallback,
     StepInfo,
     StopTraining,
     fit,
+    suggest_lr,
 )
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 from ._fast import blas_info, can_flush_subnormals, flush_subnormals, set_blas
@@ -84,6 +86,8 @@ __all__ = [
     "StepInfo",
     "StopTraining",
     "fit",
+    "suggest_lr",
+    "LearningRate",
     "Checkpoint",
     "ModelFileError",
     "load",
