@@ -17,6 +17,7 @@ from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, Squared
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
 from .network import Gradients, Network, Trace
+from .recompute import StepMemory, checkpointed_gradient, step_memory
 from .optimizers import (
     SGD,
     Adam,
@@ -111,6 +112,9 @@ __all__ = [
     "Tanh",
     "Trace",
     "check_gradients",
+    "checkpointed_gradient",
+    "step_memory",
+    "StepMemory",
     "get_activation",
     "get_cost",
     "get_initializer",
