@@ -553,10 +553,10 @@ def deep_at_width(repeats, warmup, depth=10_000):
 
     sizes, n = [4] + [64] * depth + [1], 256
     net = alive_deep_net(sizes, np.float32)
-    w = training_steps("W5", net, n, steps_per_call=2, lr=1e-4, repeats=repeats, warmup=warmup, rtol=1e-3,
+    w = training_steps("W5", net, n, steps_per_call=2, lr=1e-7, repeats=repeats, warmup=warmup, rtol=1e-3,
                        with_peak=True)
     w["init"] = "He; hidden-to-hidden W[k] = I + 0.01·N(0, 2/64); biases 0"
-    w["plan"] = str(plan(net, rn.SGD(lr=1e-4), n))
+    w["plan"] = str(plan(net, rn.SGD(lr=1e-7), n))
     w["flops_per_step"] = matmul_flops(sizes, n)
     w["gflops_at_median"] = {k: w["flops_per_step"] / s["median"] / 1e9 for k, s in w["impls"].items()}
     w["fraction_of_numpy_f32_peak"] = w["gflops_at_median"]["relunet"] / w["peak_in_same_rounds"]["gflops_at_median"]
@@ -906,6 +906,9 @@ def main(argv=None) -> int:
     if res["environment"]["relunet_blas"]["relu_passes"]["current"] is False:
         p.error("the compiled ReLU passes are a stale build of src/relunet/_fast/_relu_passes.c: "
                 "rebuild them (python -m pip install -e .) before timing")
+    if res["environment"]["relunet_blas"]["layer_loop"]["current"] is False:
+        p.error("the compiled layer loop is a stale build of src/relunet/_fast/_chain.c: "
+                "rebuild it (python -m pip install -e .) before timing")
     print(f"load average before: {res['environment']['loadavg']}", flush=True)
     t_start = time.perf_counter()
 
