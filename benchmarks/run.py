@@ -23,7 +23,8 @@ Workloads (float32 unless said; ReLU hidden layers, identity output, squared err
   MLPRegressor(solver="sgd", momentum=0, alpha=0, shuffle=False) in float64 (and PyTorch).
 - W4 very deep: 16 inputs, 5000 hidden layers of 16, batch 32 — one forward + backward.
 - W5 deep at width: 4 inputs, 10,000 hidden layers of 64, 1 output, batch 256 — per training
-  step, also as a fraction of the numpy float32 matrix-product peak (2048³, same rounds).
+  step, also as a fraction of the numpy float32 matrix-product peak (2048³, same rounds), and
+  the same fit with the compiled layer loop switched off (``python_loop()``) in the same rounds.
 - Deep nets (W2, W4, W5) start near the identity so that they are alive: hidden-to-hidden
   W[k] = I + 0.01·N(0, 2/m) (first and last layer He), biases 0. He or orthogonal init alone
   dies at width 16–32 long before 1000 layers (every unit of the last hidden layer is 0).
@@ -210,7 +211,10 @@ def relative(a: float, b: float) -> float:
 DIAG = "relunet forward/backward + SGD.step, no fit (diagnostic)"
 
 
-def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with_peak=False):
+LOOP = "relunet, layer loop in Python (python_loop(), not judged)"
+
+
+def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with_peak=False, python_loop_too=False):
     """relunet (rn.fit, rn.SGD) and torch (nn.Sequential, optim.SGD): ``steps_per_call`` steps per
     timed call, on the same batches in the same order. For relunet that is one ``rn.fit`` call of
     one epoch of ``steps_per_call`` batches, so its per-call setup (validating X and Y, allocating
@@ -270,6 +274,16 @@ def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with
             d_opt.step(d_net.parameters(), bufs["g"].parameters())
 
     impls[DIAG] = core_call
+    if python_loop_too:  # the same fit with the compiled layer loop switched off, in the same rounds
+        from relunet._fast.chain import python_loop
+
+        p_net, p_opt = net.copy(), rn.SGD(lr=lr)
+
+        def loop_call():
+            with python_loop():
+                rn.fit(p_net, X, Y, optimizer=p_opt, epochs=1, batch_size=n, shuffle=False)
+
+        impls[LOOP] = loop_call
     if with_peak:  # numpy's float32 2048³ product, timed in the same rounds as the steps
         A = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
         C = np.empty_like(A)
@@ -554,7 +568,7 @@ def deep_at_width(repeats, warmup, depth=10_000):
     sizes, n = [4] + [64] * depth + [1], 256
     net = alive_deep_net(sizes, np.float32)
     w = training_steps("W5", net, n, steps_per_call=2, lr=1e-7, repeats=repeats, warmup=warmup, rtol=1e-3,
-                       with_peak=True)
+                       with_peak=True, python_loop_too=True)
     w["init"] = "He; hidden-to-hidden W[k] = I + 0.01·N(0, 2/64); biases 0"
     w["plan"] = str(plan(net, rn.SGD(lr=1e-7), n))
     w["flops_per_step"] = matmul_flops(sizes, n)
@@ -602,7 +616,11 @@ def very_deep(repeats, warmup):
     check["passed"] = max(check["rel_diff_loss"], gW0, gWL) <= 1e-3 and check["alive_fraction_last_hidden"] > 0.25
     if not check["passed"]:
         raise RuntimeError(f"W4: relunet and torch disagree before timing: {check}")
-    times = interleaved({"relunet": relunet_call, "torch": torch_call}, repeats, warmup)
+    from relunet._fast.chain import python_loop
+
+    with python_loop():  # the engine as it runs without the compiled layer loop, in the same rounds
+        loop_call = engine_pass(net, X, Y)
+    times = interleaved({"relunet": relunet_call, "torch": torch_call, LOOP: loop_call}, repeats, warmup)
     return {
         "unit": "s per forward + backward",
         "impls": {k: summary(v) for k, v in times.items()},
@@ -800,6 +818,8 @@ def markdown(res: dict) -> str:
                 target = f"{t[0]} {t[1]} {t[2]}: **{verdict(w[ratio_key], t[1], t[2])}**"
             if impl == DIAG:
                 ratio = f"{w['ratio_diagnostic_no_fit']:.3f} (vs {ref})"
+            if impl == LOOP:
+                ratio = f"{s['median'] / w['impls']['torch']['median']:.3f} (vs {ref})"
             lines.append(f"| {label if i == 0 else ''} | {impl} | {ms(s['median'])} | {ms(s['min'])} | {ms(s['max'])} | {ratio} | {target} |")
 
     rows("W1", "W1 wide, f32, per step", "ratio", "torch", "W1")
@@ -941,7 +961,8 @@ def main(argv=None) -> int:
         log("passes done")
     if "W2" in only:
         net = alive_deep_net([32] + [32] * 1000 + [1], np.float32)
-        w = training_steps("W2", net, 64, steps_per_call=30, lr=1e-3, repeats=args.repeats, warmup=args.warmup, rtol=1e-4)
+        w = training_steps("W2", net, 64, steps_per_call=30, lr=1e-3, repeats=args.repeats, warmup=args.warmup, rtol=1e-4,
+                           python_loop_too=True)
         w["init"] = "He; hidden-to-hidden W[k] = I + 0.01·N(0, 2/32); biases 0"
         res["workloads"]["W2"] = w
         log(f"W2: ratio {w['ratio']:.3f} (paired {w['ratio_paired_median']:.3f})")
