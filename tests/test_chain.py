@@ -116,3 +116,13 @@ def test_it_is_planned_only_where_it_applies():
 
 def test_the_extension_is_the_current_build():
     assert chain.current() is True
+
+
+def test_a_last_batch_of_one_row():
+    net = _net(True, np.float32, 1.0)
+    X, Y = _data(net.sizes, np.float32, n=33)  # batches of 16, 16 and 1: one thread has no rows
+    textbook, fast_opt, text_opt = net.copy(), rn.SGD(lr=0.05), rn.SGD(lr=0.05)
+    history = rn.fit(net, X, Y, optimizer=fast_opt, epochs=1, batch_size=16, shuffle=False)
+    _textbook_fit(textbook, text_opt, X, Y, 16)
+    assert "layer loop compiled" in history.plan and fast_opt.t == 3
+    np.testing.assert_allclose(net.theta, textbook.theta, **TOLERANCE[np.float32])
