@@ -47,6 +47,7 @@ class _Workspace:
         self.trace = Trace(z=[None] + [np.empty((n, m), dt) for m in sizes[1:]], r=r)
         self.grads, self.errors_flat = self._errors(net, n, fold, observed)
         self.dC_dtheta: np.ndarray | None = None
+        self.chain: Chain | None = None  # the compiled layer loop over these arrays, where the plan runs it
 
     @staticmethod
     def _errors(net: Network, n: int, fold: bool, observed: bool) -> tuple[Gradients, np.ndarray | None]:
@@ -113,7 +114,7 @@ class Engine:
         ws = self._cache.get(key)
         if ws is None:
             ws = self._cache[key] = _Workspace(self.net, n, keep_errors, self.observed)
-        if self.plan.chain and getattr(ws, "chain", None) is None:
+        if self.plan.chain and (ws.chain is None or ws.chain.threads != self.plan.chain):
             ws.chain = self._chain(ws)
         return ws
 
