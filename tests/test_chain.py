@@ -126,3 +126,13 @@ def test_a_last_batch_of_one_row():
     _textbook_fit(textbook, text_opt, X, Y, 16)
     assert "layer loop compiled" in history.plan and fast_opt.t == 3
     np.testing.assert_allclose(net.theta, textbook.theta, **TOLERANCE[np.float32])
+
+
+def test_divergence_is_caught_and_the_last_good_parameters_kept():
+    net = _net(True, np.float32, 1.0, sizes=(4,) + (16,) * 20 + (1,))
+    X, Y = _data(net.sizes, np.float32, n=64)
+    Y *= 1e30
+    with pytest.raises(rn.DivergenceError, match="training diverged at epoch 0"):
+        rn.fit(net, X, Y, optimizer=rn.SGD(lr=1e6), epochs=3, batch_size=32, shuffle=False)
+    assert np.all(np.isfinite(net.theta))
+    assert "layer loop compiled" in str(_fast.plan(net, rn.SGD(lr=1e6), 32))
