@@ -17,6 +17,7 @@ from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, Squared
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
 from .network import Gradients, Network, Trace
+from .recompute import StepMemory, checkpointed_gradient, step_memory
 from .optimizers import (
     SGD,
     Adam,
@@ -35,10 +36,12 @@ from .training import (
     DivergenceError,
     EpochInfo,
     History,
+    LearningRate,
     ProgressCallback,
     StepInfo,
     StopTraining,
     fit,
+    suggest_lr,
 )
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 from ._fast import blas_info, can_flush_subnormals, flush_subnormals, set_blas
@@ -84,6 +87,8 @@ __all__ = [
     "StepInfo",
     "StopTraining",
     "fit",
+    "suggest_lr",
+    "LearningRate",
     "Checkpoint",
     "ModelFileError",
     "load",
@@ -107,6 +112,9 @@ __all__ = [
     "Tanh",
     "Trace",
     "check_gradients",
+    "checkpointed_gradient",
+    "step_memory",
+    "StepMemory",
     "get_activation",
     "get_cost",
     "get_initializer",

@@ -235,14 +235,18 @@ class Network:
         X = self.check_X(X)
         if trace is None or trace.z[-1].shape[0] != X.shape[0] or trace.z[-1].dtype != self.dtype:
             trace = self.empty_trace(X.shape[0])
-        z, r = trace.z, trace.r
-        r[0] = X
-        for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
-            np.dot(r[k], W, out=z[k + 1])  # (1) z[k+1] = r[k] @ W[k]
-            if b is not None:
-                z[k + 1] += b  # (1) ... + b[k]
-            f(z[k + 1], out=r[k + 1])  # (2) r[k+1] = f(z[k+1])
+        trace.r[0] = X
+        self.feed(trace, 0, self.L)
         return trace
+
+    def feed(self, trace: Trace, start: int, stop: int) -> None:
+        """Equations (1)–(2) for layers start+1 … stop, from r[start], into the trace's z[k], r[k]."""
+        z, r = trace.z, trace.r
+        for k in range(start, stop):
+            np.dot(r[k], self.W[k], out=z[k + 1])  # (1) z[k+1] = r[k] @ W[k]
+            if self.b[k] is not None:
+                z[k + 1] += self.b[k]  # (1) ... + b[k]
+            self.activations[k + 1](z[k + 1], out=r[k + 1])  # (2) r[k+1] = f(z[k+1])
 
     def backward(
         self,
@@ -274,11 +278,12 @@ class Network:
         grads.dC_dr[self.L] = None
         return self._propagate(trace, grads, input_gradient)
 
-    def _propagate(self, trace: Trace, grads: Gradients, input_gradient: bool) -> Gradients:
-        """(4)–(6) for k = L−1 … 0, from dC_dz[L]."""
+    def _propagate(self, trace: Trace, grads: Gradients, input_gradient: bool, start: int = 0,
+                   stop: int | None = None) -> Gradients:
+        """(4)–(6) for k = stop−1 … start (all layers: L−1 … 0), from dC_dz[stop]."""
         z, r, f = trace.z, trace.r, self.activations
         dC_dz, dC_dr, dC_dW, dC_db = grads.dC_dz, grads.dC_dr, grads.dC_dW, grads.dC_db
-        for k in range(self.L - 1, -1, -1):
+        for k in range(self.L - 1 if stop is None else stop - 1, start - 1, -1):
             np.dot(r[k].T, dC_dz[k + 1], out=dC_dW[k])  # (6) dC_dW[k] = r[k].T @ dC_dz[k+1]
             if dC_db[k] is not None:
                 np.sum(dC_dz[k + 1], axis=0, out=dC_db[k])  # (6) dC_db[k] = Σ_rows dC_dz[k+1]

@@ -6,6 +6,7 @@ The headline statistic is ln(G_1/G_L) with G_k = mean over rows and units of dC_
 """
 
 from .depth import DepthScales, correlation_map, critical_sigma_w2, depth_scales, length_map
+from .ntk import ntk_max_eigenvalue, ntk_operator
 from .jacobian import JacobianSpectrum, input_jacobian, jacobian_singular_values
 from .scaled import (
     ScaledGradients,
@@ -61,6 +62,9 @@ __all__ = [
     "is_positively_homogeneous",
     "jacobian_singular_values",
     "layer_stats",
+    "ntk_max_eigenvalue",
+    "ntk_operator",
+
     "mean_field",
     "measure",
     "plain_limits",
