@@ -105,3 +105,21 @@ def test_bad_input():
     huge.theta *= 1e200
     with pytest.raises(FloatingPointError, match="not finite"):
         ntk_max_eigenvalue(huge, data(3, 4))
+
+
+def test_lambda_max_without_scipy_is_dense_or_a_clear_error(monkeypatch):
+    """Up to DENSE_UP_TO outputs Θ is built and eigvalsh gives λ_max without SciPy; beyond, the
+    error names the extra that brings eigsh."""
+    import sys
+
+    from relunet.gradflow.ntk import DENSE_UP_TO, ntk_max_eigenvalue
+
+    net = rn.Network([3, 8, 1], seed=0)
+    X = np.random.default_rng(0).standard_normal((DENSE_UP_TO + 1, 3))
+    expected = ntk_max_eigenvalue(net, X[:DENSE_UP_TO])
+    monkeypatch.setitem(sys.modules, "scipy", None)
+    monkeypatch.setitem(sys.modules, "scipy.sparse", None)
+    monkeypatch.setitem(sys.modules, "scipy.sparse.linalg", None)
+    assert ntk_max_eigenvalue(net, X[:DENSE_UP_TO]) == expected
+    with pytest.raises(ImportError, match=r"relunet\[lab\]"):
+        ntk_max_eigenvalue(net, X)

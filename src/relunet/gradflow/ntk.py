@@ -57,11 +57,8 @@ def cotangent(net: Network, trace: Trace, v: np.ndarray) -> np.ndarray:
     return net.backpropagate(trace, dC_dz_L).dC_dtheta
 
 
-def ntk_operator(net: Network, X: Any):
-    """Θ = J Jᵀ at the current parameters on the rows of X (n, m_0), as a symmetric
-    scipy LinearOperator on vectors of length n·m_L (row i's outputs at i·m_L … i·m_L + m_L − 1)."""
-    from scipy.sparse.linalg import LinearOperator
-
+def _theta_matvec(net: Network, X: Any):
+    """(v ↦ Θ v on vectors of length N = n·m_L, N) at the current parameters on the rows of X."""
     _check_output(net)
     with np.errstate(all="ignore"):
         trace = net.forward(X)
@@ -74,25 +71,40 @@ def ntk_operator(net: Network, X: Any):
         with np.errstate(all="ignore"):
             return tangent(net, trace, cotangent(net, trace, v.reshape(shape))).reshape(N)
 
+    return theta_v, N
+
+
+def ntk_operator(net: Network, X: Any):
+    """Θ = J Jᵀ at the current parameters on the rows of X (n, m_0), as a symmetric
+    scipy LinearOperator on vectors of length n·m_L (row i's outputs at i·m_L … i·m_L + m_L − 1)."""
+    from scipy.sparse.linalg import LinearOperator
+
+    theta_v, N = _theta_matvec(net, X)
     return LinearOperator((N, N), matvec=theta_v, rmatvec=theta_v, dtype=net.dtype)
 
 
 def ntk_max_eigenvalue(net: Network, X: Any, *, tol: float = 0.0, seed: int = 0) -> float:
     """λ_max of the empirical NTK Θ = J Jᵀ (n·m_L × n·m_L) on the rows of X (n, m_0).
 
-    Computed in the network's dtype. ``tol`` is Lanczos's relative accuracy (0: to working
-    precision); ``seed`` fixes its start vector, so the same call gives the same bits.
+    Computed in the network's dtype: Θ itself and ``eigvalsh`` up to DENSE_UP_TO outputs, Lanczos
+    (SciPy's ``eigsh``, the ``lab`` extra) beyond. ``tol`` is Lanczos's relative accuracy (0: to
+    working precision); ``seed`` fixes its start vector, so the same call gives the same bits.
     Raises FloatingPointError where the network's outputs or Θ are not finite."""
-    from scipy.sparse.linalg import eigsh
-
     tol = check_real("tol", tol)
-    op = ntk_operator(net, X)
-    N = op.shape[0]
+    theta_v, N = _theta_matvec(net, X)
     if N <= DENSE_UP_TO:
-        theta = np.column_stack([op.matvec(e) for e in np.eye(N, dtype=op.dtype)])
+        theta = np.column_stack([theta_v(e) for e in np.eye(N, dtype=net.dtype)])
         lam = float(np.linalg.eigvalsh((theta + theta.T) / 2)[-1]) if np.all(np.isfinite(theta)) else np.inf
     else:
-        v0 = np.random.default_rng(seed).standard_normal(N).astype(op.dtype)
+        try:
+            from scipy.sparse.linalg import LinearOperator, eigsh
+        except ImportError:
+            raise ImportError(
+                f"λ_max of an NTK with {N} outputs (over {DENSE_UP_TO}) needs SciPy's eigsh: "
+                "pip install 'relunet[lab]'"
+            ) from None
+        op = LinearOperator((N, N), matvec=theta_v, rmatvec=theta_v, dtype=net.dtype)
+        v0 = np.random.default_rng(seed).standard_normal(N).astype(net.dtype)
         lam = float(eigsh(op, k=1, which="LA", tol=tol, v0=v0, return_eigenvectors=False)[0])
     if not np.isfinite(lam):
         raise FloatingPointError(f"the NTK of this network on X is not finite (λ_max = {lam})")
