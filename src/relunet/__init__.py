@@ -6,6 +6,7 @@ from .activations import (
     Identity,
     LeakyReLU,
     ReLU,
+    Shaped,
     Sigmoid,
     Softmax,
     Softplus,
@@ -13,6 +14,7 @@ from .activations import (
     get_activation,
     register_activation,
 )
+from .shaping import shaped_activation
 from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, SquaredError, get_cost
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
@@ -103,6 +105,8 @@ __all__ = [
     "LeakyReLU",
     "Network",
     "ReLU",
+    "Shaped",
+    "shaped_activation",
     "Sigmoid",
     "SigmoidBinaryCrossEntropy",
     "Softmax",

@@ -130,7 +130,8 @@ class _Moments:
 
     def output(self, alpha: float, beta: float, delta: float) -> float:
         """γ with Q(1) = E[γ² (φ + δ)²] = 1."""
-        return 1.0 / math.sqrt(self.E(lambda x: (self.phi(alpha * x + beta) + delta) ** 2))
+        q = self.E(lambda x: (self.phi(alpha * x + beta) + delta) ** 2)
+        return 1.0 / math.sqrt(q) if q > 0 else math.nan  # q = 0 at α = 0, δ = −φ(β): no γ
 
     def mean(self, alpha: float, beta: float) -> float:
         return self.E(lambda x: self.phi(alpha * x + beta))
