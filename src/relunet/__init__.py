@@ -15,6 +15,7 @@ from .activations import (
     register_activation,
 )
 from .shaping import shaped_activation
+from .deep import DeepNetwork, Recipe, deep_network
 from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, SquaredError, get_cost
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
@@ -107,6 +108,9 @@ __all__ = [
     "ReLU",
     "Shaped",
     "shaped_activation",
+    "deep_network",
+    "DeepNetwork",
+    "Recipe",
     "Sigmoid",
     "SigmoidBinaryCrossEntropy",
     "Softmax",

@@ -32,7 +32,7 @@ import numpy as np
 from ._validation import check_positive_int, check_real
 from .activations import ACTIVATIONS, Shaped, Sigmoid
 
-__all__ = ["shaped_activation", "METHODS", "leaky_relu_c_map"]
+__all__ = ["shaped_activation", "METHODS", "leaky_relu_c_map", "leaky_relu_c0"]
 
 #: method → the activations it shapes, and the target it takes with its default.
 METHODS: dict[str, dict[str, tuple[str, float]]] = {
@@ -85,8 +85,8 @@ def leaky_relu_c_map(c: float, negative_slope: float) -> float:
     return ((1.0 - s) ** 2 * arc + 2.0 * s * c) / (1.0 + s * s)
 
 
-def _composed_c0(negative_slope: float, L: int) -> float:
-    """C_f(0): the local C map applied L times to c = 0."""
+def leaky_relu_c0(negative_slope: float, L: int) -> float:
+    """C_f(0) of a chain of L TAT leaky ReLU layers: the local C map applied L times to c = 0."""
     c = 0.0
     for _ in range(L):
         c = leaky_relu_c_map(c, negative_slope)
@@ -96,13 +96,13 @@ def _composed_c0(negative_slope: float, L: int) -> float:
 def _tat_leaky_relu(eta: float, L: int) -> Shaped:
     from scipy.optimize import brentq
 
-    most = _composed_c0(0.0, L)  # C_f(0) falls from its slope-0 (ReLU) value to 0 at slope 1
+    most = leaky_relu_c0(0.0, L)  # C_f(0) falls from its slope-0 (ReLU) value to 0 at slope 1
     if most < eta:
         raise ValueError(
             f"eta={eta} is out of reach at depth={L}: even negative_slope 0 gives C_f(0) = {most:.6g}; "
             "give a smaller eta or a larger depth"
         )
-    s = brentq(lambda a: _composed_c0(a, L) - eta, 0.0, 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
+    s = brentq(lambda a: leaky_relu_c0(a, L) - eta, 0.0, 1.0, xtol=1e-15, rtol=4 * np.finfo(float).eps, maxiter=500)
     return Shaped("leaky_relu", negative_slope=s, output_scale=math.sqrt(2.0 / (1.0 + s * s)))
 
 
