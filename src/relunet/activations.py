@@ -323,7 +323,7 @@ class Shaped(Activation):
 
     name = "shaped"
 
-    def __init__(self, base: str = "tanh", input_scale: float = 1.0, input_shift: float = 0.0,
+    def __init__(self, base: str, input_scale: float = 1.0, input_shift: float = 0.0,
                  output_shift: float = 0.0, output_scale: float = 1.0, negative_slope: float | None = None,
                  step_at_zero: float = 1.0) -> None:
         if base not in SHAPED_BASES:
