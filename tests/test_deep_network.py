@@ -70,3 +70,10 @@ def test_bad_input_is_named():
     with pytest.raises(TypeError, match="width must be a positive int"):
         rn.deep_network(3, 16.0, 4, 1)
     assert math.isinf(rn.deep_network(3, 4, 4, 1, recipe="he").recipe.theory["xi_c"])  # χ₁ = 1: critical
+
+
+def test_the_he_control_records_the_finite_width_loss_mean_field_misses():
+    r = rn.deep_network(10, 16, 4, 1, recipe="he", seed=0).recipe
+    assert r.theory["log_ratio"] == 0.0
+    assert r.theory["log_ratio_finite_width"] < -1.0  # about −(5/2) Σ 1/n_k = −1.4 at width 16
+    assert any("finite-width" in line for line in r.choices)

@@ -79,7 +79,7 @@ def deep_network(depth: int, width: int, n_inputs: int, n_outputs: int, recipe: 
     sizes = [check_positive_int("n_inputs", n_inputs)] + [m] * D + [check_positive_int("n_outputs", n_outputs)]
     if not isinstance(recipe, str) or recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {', '.join(map(repr, RECIPES))} (got {recipe!r})")
-    activation, inits, q_star, choices, theory = _BUILDERS[recipe](D)
+    activation, inits, q_star, choices, theory = _BUILDERS[recipe](D, m)
     net = Network(sizes, activation=activation, init=inits, seed=seed, dtype=dtype)
     learning_rate = None
     if X is not None:
@@ -98,7 +98,7 @@ def deep_network(depth: int, width: int, n_inputs: int, n_outputs: int, recipe: 
 _READOUT = "readout LeCun N(0, 1/width): the output starts at the scale of the targets' mean"
 
 
-def _tat(D: int):
+def _tat(D: int, width: int):
     from .shaping import leaky_relu_c0, shaped_activation
 
     reachable = leaky_relu_c0(0.0, D)  # C_f(0) of plain ReLU: the most a leaky ReLU chain reaches
@@ -115,7 +115,7 @@ def _tat(D: int):
     return f, inits, 1.0, choices, {"eta": eta, "C_f(0)": eta, "relu_C_f(0)": reachable}
 
 
-def _dks_tanh(D: int):
+def _dks_tanh(D: int, width: int):
     from .shaping import shaped_activation
 
     f = shaped_activation("tanh", method="dks", depth=D, zeta=ZETA)
@@ -129,7 +129,7 @@ def _dks_tanh(D: int):
     return f, inits, 1.0, choices, {"zeta": ZETA, "C'(1) per layer": ZETA ** (1.0 / D)}
 
 
-def _critical_tanh(D: int):
+def _critical_tanh(D: int, width: int):
     from .gradflow.depth import depth_scales, edge_of_chaos
 
     q = CRITICAL_Q_STAR
@@ -148,9 +148,10 @@ def _critical_tanh(D: int):
     return "tanh", inits, q, choices, {"sigma_w2": sw, "sigma_b2": sb, "chi_1": scales.chi_1, "xi_c": scales.xi_c}
 
 
-def _control(activation: str, init: Initializer, sigma_w2: float, what: str):
-    def build(D: int):
+def _control(activation: str, init: Initializer, sigma_w2: float, what: str, gaussian_relu: bool = False):
+    def build(D: int, width: int):
         from .gradflow.depth import depth_scales
+        from .gradflow.theory import relu_finite_width
 
         scales = depth_scales(activation, sigma_w2, 0.0)
         log_ratio = (D - 1) * math.log(scales.chi_1) if scales.chi_1 > 0 else -math.inf
@@ -160,6 +161,11 @@ def _control(activation: str, init: Initializer, sigma_w2: float, what: str):
             f"mean field predicts ln(G₁/G_D) = {log_ratio:.6g} over {D} layers",
         )
         theory = {"sigma_w2": sigma_w2, "chi_1": scales.chi_1, "xi_c": scales.xi_c, "log_ratio": log_ratio}
+        if gaussian_relu and D > 1:
+            typical = relu_finite_width([width] * D, sigma_w2)
+            theory["log_ratio_finite_width"] = typical.mean
+            choices += (f"at width {width} the typical network has ln(G₁/G_D) = {typical.mean:.6g} ± {typical.std:.3g} "
+                        "(finite-width ReLU, Hanin 2018): the mean-field 0 is the expectation, not the typical net",)
         return activation, {"input": init, "hidden": init, "readout": init}, None, choices, theory
 
     return build
@@ -169,7 +175,7 @@ _BUILDERS = {
     "tat": _tat,
     "dks-tanh": _dks_tanh,
     "critical-tanh": _critical_tanh,
-    "he": _control("relu", HeNormal(), 2.0, "ReLU with Gaussian He weights N(0, 2/fan_in)"),
+    "he": _control("relu", HeNormal(), 2.0, "ReLU with Gaussian He weights N(0, 2/fan_in)", gaussian_relu=True),
     "he-orthogonal": _control("relu", Orthogonal(gain=math.sqrt(2.0)), 2.0, "ReLU with orthogonal weights of gain √2"),
     "glorot-tanh": _control("tanh", GlorotNormal(), 1.0, "tanh with Glorot weights N(0, 2/(fan_in + fan_out))"),
     "sigmoid": _control("sigmoid", GlorotNormal(), 1.0, "sigmoid with Glorot weights N(0, 2/(fan_in + fan_out))"),
