@@ -318,12 +318,12 @@ class Shaped(Activation):
     γ = ``output_scale``, δ = ``output_shift``, α = ``input_scale``, β = ``input_shift``, and φ the
     activation named ``base``: "leaky_relu" (with ``negative_slope`` and ``step_at_zero``), "tanh",
     "softplus" or "sigmoid". :func:`relunet.shaped_activation` solves the four numbers from a
-    network's depth; this class only applies them.
+    network's depth; this class only applies them (its defaults leave φ unchanged).
     """
 
     name = "shaped"
 
-    def __init__(self, base: str, input_scale: float = 1.0, input_shift: float = 0.0,
+    def __init__(self, base: str = "tanh", input_scale: float = 1.0, input_shift: float = 0.0,
                  output_shift: float = 0.0, output_scale: float = 1.0, negative_slope: float | None = None,
                  step_at_zero: float = 1.0) -> None:
         if base not in SHAPED_BASES:
