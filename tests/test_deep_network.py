@@ -77,3 +77,14 @@ def test_the_he_control_records_the_finite_width_loss_mean_field_misses():
     assert r.theory["log_ratio"] == 0.0
     assert r.theory["log_ratio_finite_width"] < -1.0  # about −(5/2) Σ 1/n_k = −1.4 at width 16
     assert any("finite-width" in line for line in r.choices)
+
+
+def test_at_a_hundred_layers_the_shaped_recipes_train_and_the_controls_do_not():
+    """100 hidden layers of width 16, float32, 160 Adam steps at each record's first-step rate."""
+    rel = {}
+    for recipe in ("tat", "dks-tanh", "he", "glorot-tanh", "sigmoid"):
+        net, record = rn.deep_network(100, 16, 4, 1, recipe=recipe, seed=0, dtype=np.float32, X=X, Y=Y)
+        rn.fit(net, X, Y, optimizer=rn.Adam(lr=record.learning_rate.rate), epochs=40, batch_size=64, seed=0)
+        rel[recipe] = float(np.mean((net.predict(X) - Y) ** 2) / Y.var())
+    assert rel["tat"] < 0.3 and rel["dks-tanh"] < 0.3, rel
+    assert min(rel["he"], rel["glorot-tanh"], rel["sigmoid"]) > 0.95, rel
