@@ -191,7 +191,8 @@ class Network:
     dtype : float32 or float64, kept end to end; inputs are cast to it.
 
     Every parameter lives in one flat array :attr:`theta` (see :class:`Layout`); ``W[k]`` and
-    ``b[k]`` are views of it, so change them in place (``net.W[0][...] = ...``).
+    ``b[k]`` are views of it, so change them in place (``net.W[0][...] = ...``). ``inits[k]`` is
+    the initializer that drew W[k] and b[k].
     """
 
     def __init__(
