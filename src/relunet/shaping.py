@@ -64,6 +64,10 @@ def shaped_activation(name: str, method: str = "tat", depth: int = 1, **targets:
     if unknown:
         raise TypeError(f"method {method!r} for {name} takes the target {key!r} (got {', '.join(sorted(unknown))})")
     target = targets.get(key, default)
+    try:
+        import scipy.optimize  # noqa: F401  the root finders below
+    except ImportError:
+        raise ImportError("shaped_activation solves its equations with SciPy: pip install 'relunet[lab]'") from None
     if key == "eta":
         eta = check_real("eta", target, strict=True)
         if not eta < 1.0:
