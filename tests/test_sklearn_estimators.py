@@ -206,6 +206,9 @@ def test_regressor_multioutput_and_step_at_zero(friedman):
         (dict(step_at_zero=2), "step_at_zero must be one of 1, 0 or 0.5"),
         (dict(init="zeros"), "unknown init 'zeros'"),
         (dict(dtype="float16"), "dtype must be None, 'float32' or 'float64'"),
+        (dict(max_fun=0), "max_fun must be a positive int \\(got 0\\)"),
+        (dict(n_iter_no_change=0), "n_iter_no_change must be a positive int or inf \\(got 0\\)"),
+        (dict(activation="logit"), "activation must be an Activation or one of .*logistic"),
     ],
 )
 def test_bad_parameters_are_refused_at_fit_naming_them(params, message):
