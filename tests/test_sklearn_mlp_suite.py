@@ -12,7 +12,6 @@ import warnings
 
 import numpy as np
 import pytest
-
 from sklearn.datasets import (
     load_digits,
     load_iris,
@@ -23,8 +22,6 @@ from sklearn.datasets import (
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import PoissonRegressor
 from sklearn.metrics import roc_auc_score
-from relunet.sklearn import ReLUNetClassifier as MLPClassifier
-from relunet.sklearn import ReLUNetRegressor as MLPRegressor
 from sklearn.preprocessing import LabelBinarizer, MinMaxScaler, scale
 from sklearn.utils._testing import (
     assert_allclose,
@@ -34,8 +31,10 @@ from sklearn.utils._testing import (
 )
 from sklearn.utils.fixes import CSR_CONTAINERS
 
-from relunet.training import DivergenceError
+from relunet.sklearn import ReLUNetClassifier as MLPClassifier
+from relunet.sklearn import ReLUNetRegressor as MLPRegressor
 from relunet.sklearn import load, save
+from relunet.training import DivergenceError
 
 ACTIVATION_TYPES = ["identity", "logistic", "tanh", "relu"]
 

@@ -11,7 +11,13 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from relunet.io import ModelFileError
-from relunet.sklearn import ReLUNetClassifier, ReLUNetRegressor, UntrustedTypesError, load, save
+from relunet.sklearn import (
+    ReLUNetClassifier,
+    ReLUNetRegressor,
+    UntrustedTypesError,
+    load,
+    save,
+)
 
 pytest.importorskip("skops")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")

@@ -31,7 +31,12 @@ from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import type_of_target
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted, column_or_1d, validate_data
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    check_is_fitted,
+    column_or_1d,
+    validate_data,
+)
 
 from .._validation import check_hidden_activation, check_step_at_zero
 from ..activations import ACTIVATIONS, Activation, get_activation, takes_parameter
@@ -79,7 +84,6 @@ class _EpochReport(Callback):
             print(f"Iteration {est.n_iter_ + info.epochs_done}, loss = {info.train_loss:.8f}")
             if self.scores:
                 print(f"Validation score: {self.scores[-1]:f}")
-        return None
 
 
 class _ReLUNetBase(BaseEstimator):
@@ -527,19 +531,21 @@ _PARAMS_DOC = """
     hidden_layer_sizes : int or tuple of int, default (100,)
         Sizes m_1 … m_{L−1} of the hidden layers; () gives a linear model.
     activation : str or Activation, default "relu"
-        Hidden activation by registry name (relu, leaky_relu, tanh, sigmoid, softplus, identity,
-        or a name given to ``relunet.register_activation``), or an Activation object, used as
-        given (``step_at_zero`` then does not apply).
+        Hidden activation by registry name (relu, leaky_relu, tanh, sigmoid — or scikit-learn's
+        "logistic" — softplus, identity, or a name given to ``relunet.register_activation``), or
+        an Activation object, used as given (``step_at_zero`` then does not apply).
     step_at_zero : {1, 0, 0.5}, default 1
         ReLU'(0) (and leaky ReLU's): 1 as in the derivation, 0 as in PyTorch and scikit-learn.
     init : str, default "he"
         Weight initializer by registry name (he, he_uniform, glorot, glorot_uniform, lecun, ...).
     bias : bool, default True
         Add the biases b[k]; False is the derivation's z = r W.
-    optimizer : {"adam", "sgd", "adamw"}, default "adam"
-        Optimizer by registry name; it receives only the settings its constructor takes:
-        learning_rate_init (η0), momentum and nesterov (sgd; Nesterov only when momentum > 0),
-        beta_1, beta_2, epsilon (adam, adamw), and the L2 strength.
+    solver : {"adam", "sgd", "adamw", "lbfgs"}, default "adam"
+        An optimizer by registry name, given only the settings its constructor takes:
+        learning_rate_init (η0), momentum and nesterovs_momentum (sgd; Nesterov only when
+        momentum > 0), beta_1, beta_2, epsilon (adam, adamw), and the L2 strength. "lbfgs" runs
+        scipy's L-BFGS-B on the whole data set for at most max_iter iterations and max_fun
+        evaluations of J = C + alpha/(2 Σw) Σ_k ‖W[k]‖² (gtol=tol); no partial_fit.
     learning_rate : {"constant", "invscaling", "adaptive"}, default "constant"
         Schedule of η per epoch, as in scikit-learn: invscaling η = η0 / (t + 1)^power_t with t
         the rows seen; "adaptive" divides η by 5 whenever the monitored loss has not improved by
@@ -553,17 +559,22 @@ _PARAMS_DOC = """
         Epochs per ``fit`` (a ``partial_fit`` call is one epoch).
     shuffle : bool, default True
         Reshuffle the rows every epoch (seeded from random_state).
-    tol, n_iter_no_change : float, int
+    tol, n_iter_no_change : float, int or inf
         Stop when the monitored loss (training loss, or validation loss with early_stopping)
         has not fallen by more than tol for more than n_iter_no_change consecutive epochs;
         without such a stop, max_iter epochs end with a ConvergenceWarning.
     early_stopping : bool, default False
         Hold out validation_fraction of the rows (stratified for a classifier), monitor their
-        loss and keep the parameters of the best epoch.
+        loss and keep the parameters of the best epoch; at least 2 rows must be held out, and
+        partial_fit is refused.
     random_state : int, RandomState or None
         Seeds the weights, the shuffling and the validation split.
     warm_start : bool, default False
-        Continue from the fitted network and optimizer state instead of starting afresh.
+        Continue from the fitted network and optimizer state instead of starting afresh (a
+        classifier must then see the first fit's classes).
+    verbose : bool or int, default False
+        Print "Iteration i, loss = …" (and "Validation score: …") after each epoch, as
+        scikit-learn does.
     dtype : {None, "float32", "float64"}, default None
         The network's dtype; None follows X (float32 stays float32, anything else float64).
 
@@ -571,14 +582,23 @@ _PARAMS_DOC = """
     ----------
     net_ : relunet.Network
         The trained network (sizes, W[k], b[k]).
-    optimizer_ : relunet optimizer, with its state (moments, step count t).
+    coefs_, intercepts_ : lists of arrays
+        Views of W[k] (m_k, m_{k+1}) and b[k] (m_{k+1},) (None with bias=False).
+    n_layers_, n_outputs_, out_activation_ : L + 1, m_L, "identity" | "logistic" | "softmax".
+    optimizer_ : relunet optimizer, with its state (moments, step count t); None with lbfgs.
+    loss_ : float
+        The last epoch's training cost C (without the L2 term).
     loss_curve_ : list of float
-        Training cost C per epoch (without the L2 term), averaged over the epoch's batches.
-    validation_loss_curve_ : list of float or None
-        Validation cost per epoch with early_stopping, else None.
-    best_loss_, best_validation_loss_ : float or None
+        Training cost C per epoch (without the L2 term), averaged over the epoch's batches;
+        with lbfgs, J per iteration.
+    validation_loss_curve_, validation_scores_ : list of float or None
+        Validation cost and score (accuracy or R²) per epoch with early_stopping, else None.
+    best_loss_ : float or None
+        The lowest training cost; None with early_stopping (scikit-learn's convention).
+    best_validation_loss_, best_validation_score_ : float or None
+        The kept epoch's validation cost and score with early_stopping.
     n_iter_ : int
-        Epochs run, accumulated over warm starts and partial_fit calls.
+        Epochs (lbfgs: iterations) of the last fit, plus one per partial_fit call.
     t_ : int
         Optimizer steps taken.
     n_features_in_, feature_names_in_ : as in scikit-learn.
