@@ -87,3 +87,20 @@ def test_scikit_learns_errors(data):
     with pytest.raises(ValueError, match=r"same classes as in the previous call to fit. Previously got \[0 1 2\], `y` has \[0 1\]"):
         clf.fit(X, labels % 2)
     clf.fit(X, labels)  # the same classes again: no error
+
+
+def test_early_stopping_keeps_the_epoch_of_the_best_validation_score():
+    # scikit-learn's rule monitors the validation score (accuracy here), not the validation loss
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((150, 4))
+    y = (X[:, 0] + 0.5 * X[:, 1] ** 2 + 0.5 * rng.standard_normal(150) > 0.5).astype(int)
+    params = dict(hidden_layer_sizes=(8,), early_stopping=True, n_iter_no_change=4, learning_rate_init=0.05,
+                  random_state=0)
+    clf = ReLUNetClassifier(max_iter=300, **params).fit(X, y)
+    scores = clf.validation_scores_
+    best = int(np.argmax(scores))
+    assert clf.best_validation_score_ == max(scores) and clf.n_iter_ == best + 1 + 5 < 300
+    assert clf.best_validation_loss_ == clf.validation_loss_curve_[best]
+    # the same run cut at the best epoch ends with the parameters early stopping kept
+    cut = ReLUNetClassifier(max_iter=best + 1, **params).fit(X, y)
+    np.testing.assert_array_equal(cut.predict_proba(X), clf.predict_proba(X))

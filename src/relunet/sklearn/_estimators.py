@@ -69,21 +69,32 @@ def _not_lbfgs(estimator) -> bool:
 
 
 class _EpochReport(Callback):
-    """After each epoch: the validation score (accuracy or R², as scikit-learn's
-    ``validation_scores_``) when rows are held out, and with ``verbose`` one printed line."""
+    """After each epoch: with held-out rows, the validation score (accuracy or R², scikit-learn's
+    ``validation_scores_``) and scikit-learn's early-stopping rule on it — stop once the score
+    has not risen above best + tol for more than n_iter_no_change epochs, θ of the best score
+    kept in ``best_theta``; with ``verbose``, one printed line."""
 
     def __init__(self, estimator, validation) -> None:
-        self.estimator, self.validation, self.scores = estimator, validation, []
+        self.estimator, self.validation = estimator, validation
+        self.scores: list[float] = []
+        self.best, self.best_theta, self.bad_epochs = -math.inf, None, 0
 
     def on_epoch(self, info):
         est = self.estimator
+        stop = False
         if self.validation is not None:
             Xv, _, wv, yv = self.validation
-            self.scores.append(float(est._score_output(info.net.predict(Xv), yv, wv)))
+            score = float(est._score_output(info.net.predict(Xv), yv, wv))
+            self.scores.append(score)
+            self.bad_epochs = self.bad_epochs + 1 if not score >= self.best + est.tol else 0
+            if score > self.best:
+                self.best, self.best_theta = score, info.net.theta.copy()
+            stop = self.bad_epochs >= est._patience()
         if est.verbose:
             print(f"Iteration {est.n_iter_ + info.epochs_done}, loss = {info.train_loss:.8f}")
             if self.scores:
                 print(f"Validation score: {self.scores[-1]:f}")
+        return stop
 
 
 class _ReLUNetBase(BaseEstimator):
@@ -397,17 +408,17 @@ class _ReLUNetBase(BaseEstimator):
     def _train(self, X, Y, w, epochs, batch_size, validation, stop_on_plateau):
         """Run up to ``epochs`` epochs of :func:`relunet.fit`.
 
-        With ``stop_on_plateau``, stop once the monitored loss (the validation loss with
-        early_stopping, else the training loss) has failed to fall below best − tol for more
-        than n_iter_no_change consecutive epochs (scikit-learn's rule); with early_stopping the
-        parameters of the best epoch are kept. The "adaptive" schedule instead lowers η on a
-        plateau and stops training once η cannot fall further."""
+        With ``stop_on_plateau``, stop as scikit-learn does: without validation rows once the
+        training loss has failed to fall below best − tol for more than n_iter_no_change
+        consecutive epochs, unless the "adaptive" schedule lowers η on such a plateau instead
+        (and stops once η cannot fall further); with early_stopping once the validation score has
+        failed to rise above best + tol as long, keeping the parameters of the best score."""
         from ..training import fit
 
         opt = self.optimizer_
         adaptive = self.learning_rate == "adaptive"
-        plateau_stop = stop_on_plateau and (validation is not None or not adaptive)
-        scores = _EpochReport(self, validation)
+        loss_stop = stop_on_plateau and validation is None and not adaptive
+        scores = _EpochReport(self, validation if stop_on_plateau else None)
         steps_before = opt.t
         try:
             history = fit(
@@ -421,20 +432,23 @@ class _ReLUNetBase(BaseEstimator):
                 seed=self._shuffle_seed,
                 sample_weight=w,
                 validation_data=None if validation is None else validation[:3],
-                early_stopping=plateau_stop,
-                patience=self._patience() if not adaptive else epochs + 1,
+                early_stopping=loss_stop,
+                patience=self._patience(),
                 tol=float(self.tol),
-                restore_best=validation is not None,
+                restore_best=False,
                 callbacks=[scores],
             )
         except ValueError as exc:  # a DivergenceError keeps the epochs it finished
             self._record(getattr(exc, "history", None), opt.t - steps_before, scores.scores)
             raise
         self._record(history, opt.t - steps_before, scores.scores)
+        if scores.best_theta is not None:
+            self.net_.theta[...] = scores.best_theta
         if stop_on_plateau and not history.stopped_early:
             warnings.warn(
-                f"{type(self).__name__}: max_iter={self.max_iter} epochs ended before the monitored "
-                f"loss stopped improving by more than tol={self.tol}",
+                f"{type(self).__name__}: max_iter={self.max_iter} epochs ended before the "
+                f"{'validation score' if validation is not None else 'training loss'} stopped improving "
+                f"by more than tol={self.tol}",
                 ConvergenceWarning,
                 stacklevel=3,
             )
@@ -450,13 +464,13 @@ class _ReLUNetBase(BaseEstimator):
             finite = [v for v in self.loss_curve_ if math.isfinite(v)]
             self.best_loss_ = min(finite) if finite else None
             return
-        # under early stopping scikit-learn leaves best_loss_ None and reports the kept epoch's score
+        # under early stopping scikit-learn leaves best_loss_ None
         self.best_loss_ = None
         self.validation_loss_curve_.extend(float(v) for v in history.val_loss)
         self.validation_scores_.extend(scores)
-        if history.best_epoch in history.epochs:
-            self.best_validation_loss_ = history.best_loss
-            self.best_validation_score_ = scores[history.epochs.index(history.best_epoch)]
+        finite = [(s, v) for s, v in zip(scores, history.val_loss) if math.isfinite(s)]
+        if finite:
+            self.best_validation_score_, self.best_validation_loss_ = max(finite, key=lambda sv: sv[0])
 
     def _check_weighted_classes(self, Y, w) -> None:
         """Refuse sample weights that leave a classifier fewer than two classes (see subclass)."""
@@ -560,12 +574,12 @@ _PARAMS_DOC = """
     shuffle : bool, default True
         Reshuffle the rows every epoch (seeded from random_state).
     tol, n_iter_no_change : float, int or inf
-        Stop when the monitored loss (training loss, or validation loss with early_stopping)
-        has not fallen by more than tol for more than n_iter_no_change consecutive epochs;
+        Stop when the training loss has not fallen (with early_stopping: the validation score
+        has not risen) by more than tol for more than n_iter_no_change consecutive epochs;
         without such a stop, max_iter epochs end with a ConvergenceWarning.
     early_stopping : bool, default False
         Hold out validation_fraction of the rows (stratified for a classifier), monitor their
-        loss and keep the parameters of the best epoch; at least 2 rows must be held out, and
+        score (accuracy or R²) and keep the parameters of the best epoch; at least 2 rows must be held out, and
         partial_fit is refused.
     random_state : int, RandomState or None
         Seeds the weights, the shuffling and the validation split.
@@ -595,8 +609,8 @@ _PARAMS_DOC = """
         Validation cost and score (accuracy or R²) per epoch with early_stopping, else None.
     best_loss_ : float or None
         The lowest training cost; None with early_stopping (scikit-learn's convention).
-    best_validation_loss_, best_validation_score_ : float or None
-        The kept epoch's validation cost and score with early_stopping.
+    best_validation_score_, best_validation_loss_ : float or None
+        The best validation score (the kept epoch's) and that epoch's cost, with early_stopping.
     n_iter_ : int
         Epochs (lbfgs: iterations) of the last fit, plus one per partial_fit call.
     t_ : int
