@@ -1,6 +1,9 @@
 """ONNX export: onnxruntime's Y equals net.predict(X) for every activation relunet ships, in float32
 (to 1e-6 of the largest output) and float64 (to 1e-12), and what cannot be exported says so."""
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -164,6 +167,25 @@ def test_relunet_export_of_a_trained_model_takes_raw_columns(tmp_path, capsys):
     assert_close(run_onnx(onnx.load(str(out)), X), want, np.float64)
 
 
+def test_relunet_export_of_a_classifier_gives_its_class_probabilities(tmp_path, capsys):
+    run = tmp_path / "digits"
+    argv = ["train", "--dataset", "digits", "--hidden", "8", "--epochs", "2", "--dtype", "float32",
+            "--quiet", "--no-plot", "--out", str(run)]
+    assert main(argv) == 0
+    out = tmp_path / "digits.onnx"
+    assert main(["export", str(run / "model.safetensors"), "--onnx", str(out)]) == 0
+    assert "class probabilities for 0, 1, 2" in capsys.readouterr().out
+
+    from relunet.cli._common import predict_raw, read_model
+    from relunet.datasets import load_dataset
+
+    net, block = read_model(str(run / "model.safetensors"))
+    X = load_dataset("digits", seed=0).X[:50].astype(np.float32)
+    got = run_onnx(onnx.load(str(out)), X)
+    np.testing.assert_allclose(got.sum(axis=1), 1, rtol=1e-6)
+    assert_close(got, predict_raw(net, block, X).astype(np.float32), np.float32)
+
+
 def test_relunet_export_of_a_saved_network(tmp_path, capsys):
     net = rn.Network([3, 4, 2], activation="sigmoid", seed=0, dtype=np.float32)
     rn.save(net, tmp_path / "net.safetensors")
@@ -184,3 +206,9 @@ def test_relunet_export_refuses_bad_input_in_one_line(tmp_path, capsys):
     assert main(["export", str(tmp_path / "net.safetensors"), "--onnx", str(tmp_path / "x.onnx"), "--opset", "9"]) == 2
     assert "opset must be an int >= 13 (got 9)" in capsys.readouterr().err
     assert not (tmp_path / "x.onnx").exists()
+
+
+def test_the_export_package_imports_neither_onnx_nor_torch_until_a_conversion_runs():
+    code = "import sys, relunet, relunet.export; print('onnx' in sys.modules, 'torch' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.split() == ["False", "False"], done.stderr

@@ -156,3 +156,12 @@ def test_an_activation_without_a_torch_module_is_refused(monkeypatch):
     monkeypatch.setitem(rn.activations.ACTIVATIONS, Cube.name, Cube)
     with pytest.raises(ExportError, match=r"layer 1, Cube\(\), has no torch module; convertible: identity"):
         rn.to_torch(rn.Network([2, 3, 1], activation=Cube(), seed=0))
+
+
+def test_an_unregistered_activation_under_a_shipped_name_is_refused():
+    class DoubledTanh(rn.Tanh):
+        def __call__(self, z):
+            return 2 * np.tanh(z)
+
+    with pytest.raises(ExportError, match=r"layer 1, DoubledTanh\(\), has no torch module"):
+        rn.to_torch(rn.Network([2, 3, 1], activation=DoubledTanh(), seed=0))

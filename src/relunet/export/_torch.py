@@ -26,9 +26,8 @@ _NAMES = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "Sigmoid": "sigmoid", "Tanh
 
 def _torch_module(nn, f: Activation, layer: int):
     """The torch module computing f, or None for the identity."""
-    if ACTIVATIONS.get(f.name) is not type(f):
-        f = None  # a user's activation under a shipped name is not known to be the same function
-    name = getattr(f, "name", None)
+    # a user's activation under a shipped name is not known to be the same function
+    name = f.name if ACTIVATIONS.get(f.name) is type(f) else None
     if name == "identity":
         return None
     if name == "relu":
