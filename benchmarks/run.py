@@ -1,6 +1,7 @@
 """relunet against PyTorch (CPU) and scikit-learn's MLPRegressor, side by side in one process.
 
-    python benchmarks/run.py --out benchmarks/results
+    python benchmarks/run.py --out runs/benchmark                      # a new folder
+    python benchmarks/run.py --out benchmarks/results --force          # replace the committed results
 
 Every workload runs its implementations on the same data from the same initial weights. Before
 anything is timed, each workload checks that the implementations compute the same thing (the
@@ -60,8 +61,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-
-HERE = Path(__file__).resolve().parent
 
 TARGETS = {  # workload row -> (compared pair, rule, bound)
     "W1": ("relunet / torch", "<=", 0.95),
@@ -786,7 +785,7 @@ def markdown(res: dict) -> str:
     lines = [
         "# relunet benchmark",
         "",
-        f"`python benchmarks/run.py --out {res['args']['out']}` (repeats {res['args']['repeats']}, W1 "
+        f"`python benchmarks/run.py --out {res['args']['out']}{' --force' * bool(res['args'].get('force'))}` (repeats {res['args']['repeats']}, W1 "
         f"{3 * res['args']['repeats']}; warm-up {res['args']['warmup']})",
         "",
         f"Machine: {env.get('cpu_model')}, {env['cpu_count']} CPUs; load average before "
@@ -909,7 +908,9 @@ def markdown(res: dict) -> str:
 # ============================================================================ main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(HERE / "results"), help="folder for benchmark.json and benchmark.md")
+    p.add_argument("--out", help="folder for benchmark.json and benchmark.md: new or empty, or with --force "
+                   "one whose results are to be replaced (required)")
+    p.add_argument("--force", action="store_true", help="replace benchmark.json and benchmark.md in a non-empty --out")
     p.add_argument("--repeats", type=int, default=15, help="timed rounds per workload (≥ 5; W1 takes three times as many)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
     p.add_argument("--only", default="W1,W2,W3,W4,W5,peak,products,passes,memory,subnormals",
@@ -919,6 +920,14 @@ def main(argv=None) -> int:
     if args.memory_probe:
         print(json.dumps(memory_probe(args.memory_probe)))
         return 0
+    if args.out is None:
+        p.error("--out DIR is required (a new or empty folder, or --force to replace the results in one)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        p.error(f"--out {out} is not a folder")
+    if out.exists() and any(out.iterdir()) and not args.force:
+        p.error(f"--out {out} holds {', '.join(sorted(f.name for f in out.iterdir()))}; give a new folder, "
+                "or --force to replace its benchmark.json and benchmark.md")
     if args.repeats < 5:
         p.error(f"--repeats must be at least 5 (got {args.repeats})")
     only = set(args.only.split(","))
@@ -986,7 +995,6 @@ def main(argv=None) -> int:
         log("subnormals done")
     res["loadavg_after"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t_start
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark.json").write_text(json.dumps(res, indent=2, default=str))
     md = markdown(res)

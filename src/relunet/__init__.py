@@ -52,21 +52,27 @@ from ._fast import blas_info, can_flush_subnormals, flush_subnormals, set_blas
 __version__ = "0.1.0"
 
 _LAZY = {"gradflow"}  # the lab (quadrature tables, SciPy): imported on first use
+_LAZY_FROM = {"to_onnx": "export", "to_torch": "export", "from_torch": "export"}  # name -> its module
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_FROM:
+        return getattr(importlib.import_module(f".{_LAZY_FROM[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | _LAZY | set(_LAZY_FROM))
 
 __all__ = [
     "gradflow",
+    "to_onnx",
+    "to_torch",
+    "from_torch",
     "blas_info",
     "set_blas",
     "can_flush_subnormals",
