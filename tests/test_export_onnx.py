@@ -47,6 +47,19 @@ def test_every_output_activation_matches_predict(output, dtype):
     assert_close(run_onnx(rn.to_onnx(net), X), net.predict(X), dtype)
 
 
+SHAPED = [("leaky_relu", "tat", {"eta": 0.5}), ("tanh", "dks", {}), ("softplus", "dks", {}), ("tanh", "tat", {})]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, method, target", SHAPED)
+def test_shaped_activations_match_predict(name, method, target, dtype):
+    """φ̂(z) = γ(φ(αz + β) + δ) as solved for a 6-layer chain, every base relunet shapes."""
+    f = rn.shaped_activation(name, method=method, depth=6, **target)
+    net = rn.Network([4, 9, 7, 3], activation=f, seed=1, dtype=dtype)
+    X = (np.random.default_rng(2).standard_normal((64, 4)) * 3).astype(dtype)
+    assert_close(run_onnx(rn.to_onnx(net), X), net.predict(X), dtype)
+
+
 def test_mixed_layers_no_bias_and_non_default_parameters():
     acts = [rn.LeakyReLU(alpha=0.3), "softplus", rn.ReLU(step_at_zero=0.0)]
     net = rn.Network([3, 5, 6, 4, 2], activation=acts, bias=False, seed=5)

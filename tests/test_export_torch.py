@@ -56,6 +56,28 @@ def test_to_torch_gives_the_same_outputs_and_gradients(activation, dtype):
         assert_close(got, want, dtype)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("name, method", [("leaky_relu", "tat"), ("tanh", "dks"), ("softplus", "dks"), ("tanh", "tat")])
+def test_shaped_activations_convert_both_ways(name, method, dtype):
+    """A kernel-shaped activation becomes a Shaped module of torch's φ; outputs and gradients agree and
+    from_torch gives back the same Shaped activation and θ."""
+    f = rn.shaped_activation(name, method=method, depth=6, **({"eta": 0.5} if method == "tat" and name == "leaky_relu" else {}))
+    if name == "leaky_relu":  # torch's Step(0) = 0
+        f = rn.Shaped(**{**f.params(), "step_at_zero": 0.0})
+    net = rn.Network([4, 8, 6, 3], activation=f, seed=0, dtype=dtype)
+    rng = np.random.default_rng(1)
+    X, Y = rng.standard_normal((32, 4)).astype(dtype), rng.standard_normal((32, 3)).astype(dtype)
+    module = rn.to_torch(net)
+    with torch.no_grad():
+        assert_close(module(torch.from_numpy(X)).numpy(), net.predict(X), dtype)
+    _, grads = torch_gradient(module, X, Y, "squared_error")
+    for got, want in zip(grads, net.gradient(X, Y).parameters(), strict=True):
+        assert_close(got, want, dtype)
+    back = rn.from_torch(module)
+    assert back.activations[1].params() == f.params()
+    np.testing.assert_array_equal(back.theta, net.theta)
+
+
 def test_softmax_output_with_cross_entropy():
     net = rn.Network([5, 7, 4], output_activation="softmax", cost="cross_entropy", seed=2)
     rng = np.random.default_rng(3)

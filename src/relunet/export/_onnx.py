@@ -96,6 +96,14 @@ def _softmax(g: _Graph, z: str, params: dict[str, Any]) -> str:
     return g.node("Softmax", z, axis=1)
 
 
+def _shaped(g: _Graph, z: str, params: dict[str, Any]) -> str:
+    # φ̂(z) = γ (φ(α z + β) + δ), φ one of the builders above
+    base = {"alpha": params["negative_slope"]} if params["base"] == "leaky_relu" else {}
+    u = g.node("Add", g.node("Mul", z, g.constant(params["input_scale"], "alpha")), g.constant(params["input_shift"], "beta"))
+    r = ONNX_NODES[params["base"]](g, u, base)
+    return g.node("Mul", g.node("Add", r, g.constant(params["output_shift"], "delta")), g.constant(params["output_scale"], "gamma"))
+
+
 ONNX_NODES: dict[str, NodeBuilder] = {
     "relu": _relu,
     "leaky_relu": _leaky_relu,
@@ -104,6 +112,7 @@ ONNX_NODES: dict[str, NodeBuilder] = {
     "identity": _identity,
     "softplus": _softplus,
     "softmax": _softmax,
+    "shaped": _shaped,
 }
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from ..activations import ACTIVATIONS, Activation
+from ..activations import ACTIVATIONS, SHAPED_BASES, Activation
 from ._errors import ExportError, require
 
 __all__ = ["to_torch", "from_torch"]
@@ -22,6 +22,31 @@ SOFTPLUS_THRESHOLD = 40.0
 
 _NAMES = {"ReLU": "relu", "LeakyReLU": "leaky_relu", "Sigmoid": "sigmoid", "Tanh": "tanh",
           "Softplus": "softplus", "Softmax": "softmax", "Identity": "identity"}
+
+
+def shaped_module(nn):
+    """The torch module class of φ̂(z) = γ (φ(α z + β) + δ) (relunet's ``Shaped``), made on first use
+    so that torch is imported only when a conversion runs."""
+    global _SHAPED_MODULE
+    if _SHAPED_MODULE is None:
+
+        class Shaped(nn.Module):
+            """γ (φ(α z + β) + δ) with φ a module and α, β, γ, δ plain numbers."""
+
+            def __init__(self, phi, input_scale: float, input_shift: float, output_shift: float, output_scale: float):
+                super().__init__()
+                self.phi = phi
+                self.input_scale, self.input_shift = input_scale, input_shift
+                self.output_shift, self.output_scale = output_shift, output_scale
+
+            def forward(self, z):
+                return self.output_scale * (self.phi(self.input_scale * z + self.input_shift) + self.output_shift)
+
+        _SHAPED_MODULE = Shaped
+    return _SHAPED_MODULE
+
+
+_SHAPED_MODULE = None
 
 
 def _torch_module(nn, f: Activation, layer: int):
@@ -42,6 +67,8 @@ def _torch_module(nn, f: Activation, layer: int):
         return nn.Softplus(beta=1.0, threshold=SOFTPLUS_THRESHOLD)
     if name == "softmax":
         return nn.Softmax(dim=1)
+    if name == "shaped":
+        return shaped_module(nn)(_torch_module(nn, f.phi, layer), f.input_scale, f.input_shift, f.output_shift, f.output_scale)
     raise ExportError(
         f"the activation of layer {layer}, {f!r}, has no torch module; convertible: "
         f"{', '.join(sorted(set(_NAMES.values())))}"
@@ -74,6 +101,15 @@ def to_torch(net):
 def _activation(torch, module, index: int) -> str | tuple[str, dict[str, Any]]:
     """The relunet activation spec of an activation module."""
     kind = type(module).__name__
+    if type(module) is _SHAPED_MODULE:
+        base, params = _activation(torch, module.phi, index)
+        if base not in SHAPED_BASES:
+            raise ExportError(f"module {index} (Shaped) transforms {base}, which a relunet Shaped cannot")
+        shaped = {"base": base, "input_scale": float(module.input_scale), "input_shift": float(module.input_shift),
+                  "output_shift": float(module.output_shift), "output_scale": float(module.output_scale)}
+        if base == "leaky_relu":
+            shaped.update(negative_slope=params["alpha"], step_at_zero=params["step_at_zero"])
+        return "shaped", shaped
     if kind not in _NAMES or type(module) is not getattr(torch.nn, kind):
         raise ExportError(
             f"module {index} ({kind}) cannot be converted: a relunet network is nn.Linear layers, each "
