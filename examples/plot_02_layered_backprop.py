@@ -74,7 +74,7 @@ assert report.passed
 # %%
 # Where the gradient is
 # ---------------------
-# |dC_dW[k]| for each weight layer: the ReLU masks zero whole rows of dC_dz, so some weights of
+# ``|dC_dW[k]|`` for each weight layer: the ReLU masks zero whole rows of dC_dz, so some weights of
 # a small batch get no gradient at all.
 fig, axes = plt.subplots(1, L, figsize=(9, 2.8))
 for k, ax in enumerate(axes):
