@@ -26,7 +26,7 @@ X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random
 
 pipe = make_pipeline(
     StandardScaler(),
-    ReLUNetRegressor(hidden_layer_sizes=(32,), learning_rate_init=1e-2, max_iter=60, random_state=0),
+    ReLUNetRegressor(hidden_layer_sizes=(32,), learning_rate_init=1e-2, max_iter=400, random_state=0),
 )
 
 # %%
