@@ -180,16 +180,25 @@ class Network:
 
     Parameters
     ----------
-    sizes : m_0, …, m_L (inputs, hidden layers, outputs); L = len(sizes) − 1 weight layers.
-    activation : hidden activation, one for all or a list of L − 1 (names or Activation objects).
-    output_activation : f_L.
-    cost : "squared_error", "cross_entropy" (with a softmax output) or "binary_cross_entropy"
+    sizes : sequence of int
+        m_0, …, m_L (inputs, hidden layers, outputs); L = len(sizes) − 1 weight layers.
+    activation : str, Activation or list of them
+        Hidden activation, one for all or a list of L − 1 (names or Activation objects).
+    output_activation : str or Activation
+        f_L.
+    cost : str or Cost
+        "squared_error", "cross_entropy" (with a softmax output) or "binary_cross_entropy"
         (with a sigmoid output), or a Cost.
-    bias : False gives the derivation's network exactly (z = r W); True adds b[k].
-    init : initializer name or Initializer for every W[k], a list of L, or a dict of "input" (W[0]),
+    bias : bool
+        False gives the derivation's network exactly (z = r W); True adds b[k].
+    init, seed : str, Initializer, list or dict; int, numpy Generator or None
+        Initializer name or Initializer for every W[k], a list of L, or a dict of "input" (W[0]),
         "hidden" and "readout" (W[L−1]) initializers; ``seed`` an int or numpy Generator.
-    dtype : float32 or float64, kept end to end; inputs are cast to it.
+    dtype : float32 or float64
+        Kept end to end; inputs are cast to it.
 
+    Notes
+    -----
     Every parameter lives in one flat array :attr:`theta` (see :class:`Layout`); ``W[k]`` and
     ``b[k]`` are views of it, so change them in place (``net.W[0][...] = ...``). ``inits[k]`` is
     the initializer that drew W[k] and b[k].
