@@ -1,7 +1,8 @@
-"""The one compiled part of relunet: ReLU's elementwise passes (src/relunet/_fast/_relu_passes.c).
+"""The compiled parts of relunet: ReLU's elementwise passes (src/relunet/_fast/_relu_passes.c) and
+a ReLU network's layer loop on a team of threads (src/relunet/_fast/_chain.c).
 
-Optional: where it cannot be built (no C compiler), relunet installs without it and numpy runs
-those passes. With GCC or Clang it is built with OpenMP, on the libgomp that MKL's products use.
+Optional: where they cannot be built (no C compiler), relunet installs without them and numpy
+runs those passes, Python the loop. With GCC or Clang it is built with OpenMP, on the libgomp that MKL's products use.
 """
 
 import hashlib
@@ -10,7 +11,7 @@ from pathlib import Path
 
 from setuptools import Extension, setup
 
-SOURCE = "src/relunet/_fast/_relu_passes.c"
+SOURCES = {"relunet._fast._relu_passes": "src/relunet/_fast/_relu_passes.c", "relunet._fast._chain": "src/relunet/_fast/_chain.c"}
 
 if sys.platform == "win32":
     compile_args, link_args = ["/O2"], []
@@ -24,13 +25,14 @@ else:
 setup(
     ext_modules=[
         Extension(
-            "relunet._fast._relu_passes",
-            [SOURCE],
+            name,
+            [source],
             # the build remembers its source, so that a stale build can be told (relunet._fast.passes.info)
-            define_macros=[("SOURCE_SHA256", f'"{hashlib.sha256(Path(SOURCE).read_bytes()).hexdigest()}"')],
+            define_macros=[("SOURCE_SHA256", f'"{hashlib.sha256(Path(source).read_bytes()).hexdigest()}"')],
             extra_compile_args=compile_args,
             extra_link_args=link_args,
             optional=True,
         )
+        for name, source in SOURCES.items()
     ]
 )

@@ -1,6 +1,7 @@
 """relunet against PyTorch (CPU) and scikit-learn's MLPRegressor, side by side in one process.
 
-    python benchmarks/run.py --out benchmarks/results
+    python benchmarks/run.py --out runs/benchmark                      # a new folder
+    python benchmarks/run.py --out benchmarks/results --force          # replace the committed results
 
 Every workload runs its implementations on the same data from the same initial weights. Before
 anything is timed, each workload checks that the implementations compute the same thing (the
@@ -22,7 +23,10 @@ Workloads (float32 unless said; ReLU hidden layers, identity output, squared err
   batch 200, SGD lr 1e-3, no shuffling — per epoch, relunet float64 and float32 against
   MLPRegressor(solver="sgd", momentum=0, alpha=0, shuffle=False) in float64 (and PyTorch).
 - W4 very deep: 16 inputs, 5000 hidden layers of 16, batch 32 — one forward + backward.
-- Deep nets (W2, W4) start near the identity so that they are alive: hidden-to-hidden
+- W5 deep at width: 4 inputs, 10,000 hidden layers of 64, 1 output, batch 256 — per training
+  step, also as a fraction of the numpy float32 matrix-product peak (2048³, same rounds), and
+  the same fit with the compiled layer loop switched off (``python_loop()``) in the same rounds.
+- Deep nets (W2, W4, W5) start near the identity so that they are alive: hidden-to-hidden
   W[k] = I + 0.01·N(0, 2/m) (first and last layer He), biases 0. He or orthogonal init alone
   dies at width 16–32 long before 1000 layers (every unit of the last hidden layer is 0).
 - ReLU's passes (2) and (4) on one thread at the layer shapes of W1, W2 and W3, compiled
@@ -58,8 +62,6 @@ from pathlib import Path
 
 import numpy as np
 
-HERE = Path(__file__).resolve().parent
-
 TARGETS = {  # workload row -> (compared pair, rule, bound)
     "W1": ("relunet / torch", "<=", 0.95),
     "W1 peak": ("fraction of numpy f32 peak", ">=", 0.75),
@@ -67,6 +69,8 @@ TARGETS = {  # workload row -> (compared pair, rule, bound)
     "W3 f64": ("relunet f64 / MLP f64", "<=", 0.65),
     "W3 f32": ("relunet f32 / MLP f64", "<=", 0.45),
     "W4": ("relunet / torch", "<=", 0.25),
+    "W5": ("relunet / torch", "<=", 0.5),
+    "W5 peak": ("fraction of numpy f32 peak", ">=", 0.40),
     "memory": ("relunet / torch peak RSS", "<=", 1.0),
 }
 
@@ -206,7 +210,10 @@ def relative(a: float, b: float) -> float:
 DIAG = "relunet forward/backward + SGD.step, no fit (diagnostic)"
 
 
-def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with_peak=False):
+LOOP = "relunet, layer loop in Python (python_loop(), not judged)"
+
+
+def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with_peak=False, python_loop_too=False):
     """relunet (rn.fit, rn.SGD) and torch (nn.Sequential, optim.SGD): ``steps_per_call`` steps per
     timed call, on the same batches in the same order. For relunet that is one ``rn.fit`` call of
     one epoch of ``steps_per_call`` batches, so its per-call setup (validating X and Y, allocating
@@ -266,6 +273,16 @@ def training_steps(name, net, n, steps_per_call, lr, repeats, warmup, rtol, with
             d_opt.step(d_net.parameters(), bufs["g"].parameters())
 
     impls[DIAG] = core_call
+    if python_loop_too:  # the same fit with the compiled layer loop switched off, in the same rounds
+        from relunet._fast.chain import python_loop
+
+        p_net, p_opt = net.copy(), rn.SGD(lr=lr)
+
+        def loop_call():
+            with python_loop():
+                rn.fit(p_net, X, Y, optimizer=p_opt, epochs=1, batch_size=n, shuffle=False)
+
+        impls[LOOP] = loop_call
     if with_peak:  # numpy's float32 2048³ product, timed in the same rounds as the steps
         A = np.random.default_rng(0).standard_normal((2048, 2048)).astype(np.float32)
         C = np.empty_like(A)
@@ -541,6 +558,24 @@ def sklearn_scale(repeats, warmup):
     }
 
 
+def deep_at_width(repeats, warmup, depth=10_000):
+    """W5: training steps of a 4 → depth × 64 → 1 alive net on batches of 256, float32, with the
+    numpy 2048³ float32 product timed in the same rounds for the fraction of peak."""
+    import relunet as rn
+    from relunet._fast import plan
+
+    sizes, n = [4] + [64] * depth + [1], 256
+    net = alive_deep_net(sizes, np.float32)
+    w = training_steps("W5", net, n, steps_per_call=2, lr=1e-7, repeats=repeats, warmup=warmup, rtol=1e-3,
+                       with_peak=True, python_loop_too=True)
+    w["init"] = "He; hidden-to-hidden W[k] = I + 0.01·N(0, 2/64); biases 0"
+    w["plan"] = str(plan(net, rn.SGD(lr=1e-7), n))
+    w["flops_per_step"] = matmul_flops(sizes, n)
+    w["gflops_at_median"] = {k: w["flops_per_step"] / s["median"] / 1e9 for k, s in w["impls"].items()}
+    w["fraction_of_numpy_f32_peak"] = w["gflops_at_median"]["relunet"] / w["peak_in_same_rounds"]["gflops_at_median"]
+    return w
+
+
 def very_deep(repeats, warmup):
     import torch
 
@@ -580,7 +615,11 @@ def very_deep(repeats, warmup):
     check["passed"] = max(check["rel_diff_loss"], gW0, gWL) <= 1e-3 and check["alive_fraction_last_hidden"] > 0.25
     if not check["passed"]:
         raise RuntimeError(f"W4: relunet and torch disagree before timing: {check}")
-    times = interleaved({"relunet": relunet_call, "torch": torch_call}, repeats, warmup)
+    from relunet._fast.chain import python_loop
+
+    with python_loop():  # the engine as it runs without the compiled layer loop, in the same rounds
+        loop_call = engine_pass(net, X, Y)
+    times = interleaved({"relunet": relunet_call, "torch": torch_call, LOOP: loop_call}, repeats, warmup)
     return {
         "unit": "s per forward + backward",
         "impls": {k: summary(v) for k, v in times.items()},
@@ -746,7 +785,7 @@ def markdown(res: dict) -> str:
     lines = [
         "# relunet benchmark",
         "",
-        f"`python benchmarks/run.py --out {res['args']['out']}` (repeats {res['args']['repeats']}, W1 "
+        f"`python benchmarks/run.py --out {res['args']['out']}{' --force' * bool(res['args'].get('force'))}` (repeats {res['args']['repeats']}, W1 "
         f"{3 * res['args']['repeats']}; warm-up {res['args']['warmup']})",
         "",
         f"Machine: {env.get('cpu_model')}, {env['cpu_count']} CPUs; load average before "
@@ -778,6 +817,8 @@ def markdown(res: dict) -> str:
                 target = f"{t[0]} {t[1]} {t[2]}: **{verdict(w[ratio_key], t[1], t[2])}**"
             if impl == DIAG:
                 ratio = f"{w['ratio_diagnostic_no_fit']:.3f} (vs {ref})"
+            if impl == LOOP:
+                ratio = f"{s['median'] / w['impls']['torch']['median']:.3f} (vs {ref})"
             lines.append(f"| {label if i == 0 else ''} | {impl} | {ms(s['median'])} | {ms(s['min'])} | {ms(s['max'])} | {ratio} | {target} |")
 
     rows("W1", "W1 wide, f32, per step", "ratio", "torch", "W1")
@@ -794,7 +835,18 @@ def markdown(res: dict) -> str:
                 target = f"{t[0]} {t[1]} {t[2]}: **{verdict(w3['ratio_f32'], t[1], t[2])}**"
             lines.append(f"| {'W3 sklearn scale, per epoch' if i == 0 else ''} | {impl} | {ms(s['median'])} | {ms(s['min'])} | {ms(s['max'])} | {ratio} | {target} |")
     rows("W4", "W4 very deep, f32, fwd+bwd", "ratio", "torch", "W4")
+    rows("W5", "W5 10,000 × 64, f32, per step", "ratio", "torch", "W5")
     lines.append("")
+    if "W5" in res["workloads"]:
+        w5 = res["workloads"]["W5"]
+        lines += [
+            f"W5 matrix products: {w5['flops_per_step'] / 1e9:.1f} GFLOP per step → relunet "
+            f"{w5['gflops_at_median']['relunet']:.1f} GFLOP/s, torch {w5['gflops_at_median']['torch']:.1f} GFLOP/s; "
+            f"numpy 2048³ f32 product in the same rounds {w5['peak_in_same_rounds']['gflops_at_median']:.1f} GFLOP/s. "
+            f"relunet reaches **{w5['fraction_of_numpy_f32_peak']:.0%}** of it (target ≥ 40%: "
+            f"**{verdict(w5['fraction_of_numpy_f32_peak'], '>=', 0.40)}**). Plan: {w5['plan']}",
+            "",
+        ]
     if "W1" in res["workloads"] and "peak" in res:
         w1 = res["workloads"]["W1"]
         gf = w1["gflops_at_median"]
@@ -856,16 +908,26 @@ def markdown(res: dict) -> str:
 # ============================================================================ main
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default=str(HERE / "results"), help="folder for benchmark.json and benchmark.md")
+    p.add_argument("--out", help="folder for benchmark.json and benchmark.md: new or empty, or with --force "
+                   "one whose results are to be replaced (required)")
+    p.add_argument("--force", action="store_true", help="replace benchmark.json and benchmark.md in a non-empty --out")
     p.add_argument("--repeats", type=int, default=15, help="timed rounds per workload (≥ 5; W1 takes three times as many)")
     p.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
-    p.add_argument("--only", default="W1,W2,W3,W4,peak,products,passes,memory,subnormals",
-                   help="comma-separated subset of W1,W2,W3,W4,peak,products,passes,memory,subnormals")
+    p.add_argument("--only", default="W1,W2,W3,W4,W5,peak,products,passes,memory,subnormals",
+                   help="comma-separated subset of W1,W2,W3,W4,W5,peak,products,passes,memory,subnormals")
     p.add_argument("--memory-probe", choices=["relunet", "torch"], help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.memory_probe:
         print(json.dumps(memory_probe(args.memory_probe)))
         return 0
+    if args.out is None:
+        p.error("--out DIR is required (a new or empty folder, or --force to replace the results in one)")
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():
+        p.error(f"--out {out} is not a folder")
+    if out.exists() and any(out.iterdir()) and not args.force:
+        p.error(f"--out {out} holds {', '.join(sorted(f.name for f in out.iterdir()))}; give a new folder, "
+                "or --force to replace its benchmark.json and benchmark.md")
     if args.repeats < 5:
         p.error(f"--repeats must be at least 5 (got {args.repeats})")
     only = set(args.only.split(","))
@@ -873,6 +935,9 @@ def main(argv=None) -> int:
     if res["environment"]["relunet_blas"]["relu_passes"]["current"] is False:
         p.error("the compiled ReLU passes are a stale build of src/relunet/_fast/_relu_passes.c: "
                 "rebuild them (python -m pip install -e .) before timing")
+    if res["environment"]["relunet_blas"]["layer_loop"]["current"] is False:
+        p.error("the compiled layer loop is a stale build of src/relunet/_fast/_chain.c: "
+                "rebuild it (python -m pip install -e .) before timing")
     print(f"load average before: {res['environment']['loadavg']}", flush=True)
     t_start = time.perf_counter()
 
@@ -905,7 +970,8 @@ def main(argv=None) -> int:
         log("passes done")
     if "W2" in only:
         net = alive_deep_net([32] + [32] * 1000 + [1], np.float32)
-        w = training_steps("W2", net, 64, steps_per_call=30, lr=1e-3, repeats=args.repeats, warmup=args.warmup, rtol=1e-4)
+        w = training_steps("W2", net, 64, steps_per_call=30, lr=1e-3, repeats=args.repeats, warmup=args.warmup, rtol=1e-4,
+                           python_loop_too=True)
         w["init"] = "He; hidden-to-hidden W[k] = I + 0.01·N(0, 2/32); biases 0"
         res["workloads"]["W2"] = w
         log(f"W2: ratio {w['ratio']:.3f} (paired {w['ratio_paired_median']:.3f})")
@@ -917,6 +983,10 @@ def main(argv=None) -> int:
         w = very_deep(args.repeats, args.warmup)
         res["workloads"]["W4"] = w
         log(f"W4: ratio {w['ratio']:.3f}")
+    if "W5" in only:
+        w = deep_at_width(args.repeats, args.warmup)
+        res["workloads"]["W5"] = w
+        log(f"W5: ratio {w['ratio']:.3f}, {w['fraction_of_numpy_f32_peak']:.0%} of peak")
     if "memory" in only:
         res["memory"] = memory()
         log(f"memory: ratio {res['memory']['ratio']:.2f}")
@@ -925,7 +995,6 @@ def main(argv=None) -> int:
         log("subnormals done")
     res["loadavg_after"] = os.getloadavg()
     res["seconds"] = time.perf_counter() - t_start
-    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "benchmark.json").write_text(json.dumps(res, indent=2, default=str))
     md = markdown(res)

@@ -104,17 +104,17 @@ def test_preset_nielsen_quick_brackets_his_numbers(tmp_path):
 
     out = tmp_path / "nielsen"
     assert main(["gradflow", "--preset", "nielsen-ch5", "--quick", "--out", str(out)]) == 0
-    rows = _rows(out / "speeds.csv")
+    rows = _rows(out / "layers.csv")
     assert len(rows) == 2 + 3 + 4
     for arch in {r["architecture"] for r in rows}:
         med = [float(r["median"]) for r in rows if r["architecture"] == arch]
         assert all(b > 3 * a for a, b in zip(med, med[1:]))  # each layer back learns > 3× slower
     four = [r for r in rows if r["architecture"] == "[784, 30, 30, 30, 30, 10]"]
     for r, ref in zip(four, NIELSEN_CH5[(784, 30, 30, 30, 30, 10)][0]):
-        assert float(r["nielsen"]) == ref
+        assert float(r["nielsen_step_0"]) == ref
         assert 0.5 * ref < float(r["median"]) < 2 * ref  # same protocol, same order of magnitude
     report = (out / "report.md").read_text()
-    assert "0.285" in report and "Substitution" in report
+    assert "0.285" in report and "Differences from his run" in report and "digits" in report
     assert (out / "training_speed_4_layers.png").exists()
 
 

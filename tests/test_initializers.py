@@ -119,7 +119,7 @@ def test_names_aliases_and_params_round_trip():
         init = rn.get_initializer(name)
         assert rn.get_initializer(init.name, **init.params()) == init
     o = rn.get_initializer("orthogonal", gain=2.0)
-    assert o.params() == {"gain": 2.0} and o.gain == 2.0
+    assert o.params() == {"gain": 2.0, "sigma_b2": 0.0} and o.gain == 2.0
     assert rn.get_initializer(o) is o
 
 

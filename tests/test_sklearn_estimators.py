@@ -123,7 +123,8 @@ def test_warm_start_continues_the_same_run(friedman):
     parts = _small_regressor(max_iter=3, warm_start=True, **params).fit(Xtr, ytr)
     first_curve = list(parts.loss_curve_)
     parts.fit(Xtr, ytr)
-    assert parts.n_iter_ == 6 and parts.loss_curve_[:3] == first_curve
+    # n_iter_ counts this fit call's epochs (scikit-learn's meaning); loss_curve_ all of them
+    assert parts.n_iter_ == 3 and len(parts.loss_curve_) == 6 and parts.loss_curve_[:3] == first_curve
     # row order of epoch e and the optimizer state carry over: 3 + 3 epochs are 6 epochs
     np.testing.assert_array_equal(parts.predict(Xtr), whole.predict(Xtr))
     assert parts.loss_curve_ == whole.loss_curve_ and parts.t_ == whole.t_
@@ -198,13 +199,16 @@ def test_regressor_multioutput_and_step_at_zero(friedman):
         (dict(batch_size=0), "batch_size must be 'auto' or a positive int \\(got 0\\)"),
         (dict(learning_rate_init=-0.1), "learning_rate_init must be a finite number > 0 \\(got -0.1\\)"),
         (dict(beta_1=1.0), "beta_1 must be in \\[0, 1\\) \\(got 1.0\\)"),
-        (dict(optimizer="rmsprop"), "optimizer must be one of adam, adamw, sgd \\(got 'rmsprop'\\)"),
+        (dict(solver="rmsprop"), "solver must be one of lbfgs, adam, adamw, sgd \\(got 'rmsprop'\\)"),
         (dict(activation="softmax"), "activation must be an Activation or one of"),
         (dict(activation=rn.Softmax()), "activation must be elementwise"),
         (dict(hidden_layer_sizes=(10, 0)), "hidden_layer_sizes must hold positive ints"),
         (dict(step_at_zero=2), "step_at_zero must be one of 1, 0 or 0.5"),
         (dict(init="zeros"), "unknown init 'zeros'"),
         (dict(dtype="float16"), "dtype must be None, 'float32' or 'float64'"),
+        (dict(max_fun=0), "max_fun must be a positive int \\(got 0\\)"),
+        (dict(n_iter_no_change=0), "n_iter_no_change must be a positive int or inf \\(got 0\\)"),
+        (dict(activation="logit"), "activation must be an Activation or one of .*logistic"),
     ],
 )
 def test_bad_parameters_are_refused_at_fit_naming_them(params, message):
@@ -227,4 +231,5 @@ def test_max_iter_without_convergence_warns_and_early_stopping_keeps_the_best(fr
     assert est.best_validation_loss_ == min(curve)
     # scikit-learn's rule: stop once more than n_iter_no_change epochs failed to improve
     assert est.n_iter_ - 1 - int(np.argmin(curve)) == 4
-    assert est.best_loss_ == min(est.loss_curve_)
+    assert est.best_loss_ is None  # scikit-learn's convention under early stopping
+    assert est.best_validation_score_ == est.validation_scores_[int(np.argmin(curve))]

@@ -6,6 +6,7 @@ from .activations import (
     Identity,
     LeakyReLU,
     ReLU,
+    Shaped,
     Sigmoid,
     Softmax,
     Softplus,
@@ -13,10 +14,13 @@ from .activations import (
     get_activation,
     register_activation,
 )
+from .shaping import shaped_activation
+from .deep import DeepNetwork, Recipe, deep_network
 from .costs import Cost, SigmoidBinaryCrossEntropy, SoftmaxCrossEntropy, SquaredError, get_cost
 from .gradcheck import GradCheckReport, check_gradients
 from .initializers import Initializer, get_initializer
 from .network import Gradients, Network, Trace
+from .recompute import StepMemory, checkpointed_gradient, step_memory
 from .optimizers import (
     SGD,
     Adam,
@@ -35,10 +39,12 @@ from .training import (
     DivergenceError,
     EpochInfo,
     History,
+    LearningRate,
     ProgressCallback,
     StepInfo,
     StopTraining,
     fit,
+    suggest_lr,
 )
 from .io import Checkpoint, ModelFileError, load, load_checkpoint, save
 from ._fast import blas_info, can_flush_subnormals, flush_subnormals, set_blas
@@ -46,21 +52,27 @@ from ._fast import blas_info, can_flush_subnormals, flush_subnormals, set_blas
 __version__ = "0.1.0"
 
 _LAZY = {"gradflow"}  # the lab (quadrature tables, SciPy): imported on first use
+_LAZY_FROM = {"to_onnx": "export", "to_torch": "export", "from_torch": "export"}  # name -> its module
 
 
 def __getattr__(name: str):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_FROM:
+        return getattr(importlib.import_module(f".{_LAZY_FROM[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY)
+    return sorted(set(globals()) | _LAZY | set(_LAZY_FROM))
 
 __all__ = [
     "gradflow",
+    "to_onnx",
+    "to_torch",
+    "from_torch",
     "blas_info",
     "set_blas",
     "can_flush_subnormals",
@@ -84,6 +96,8 @@ __all__ = [
     "StepInfo",
     "StopTraining",
     "fit",
+    "suggest_lr",
+    "LearningRate",
     "Checkpoint",
     "ModelFileError",
     "load",
@@ -98,6 +112,11 @@ __all__ = [
     "LeakyReLU",
     "Network",
     "ReLU",
+    "Shaped",
+    "shaped_activation",
+    "deep_network",
+    "DeepNetwork",
+    "Recipe",
     "Sigmoid",
     "SigmoidBinaryCrossEntropy",
     "Softmax",
@@ -107,6 +126,9 @@ __all__ = [
     "Tanh",
     "Trace",
     "check_gradients",
+    "checkpointed_gradient",
+    "step_memory",
+    "StepMemory",
     "get_activation",
     "get_cost",
     "get_initializer",

@@ -31,6 +31,7 @@ __all__ = [
     "Identity",
     "Softplus",
     "Softmax",
+    "Shaped",
     "ACTIVATIONS",
     "get_activation",
     "register_activation",
@@ -311,6 +312,84 @@ class Softmax(Activation):
         return np.multiply(r, dC_dr - inner, out=out)
 
 
+class Shaped(Activation):
+    """φ̂(z) = γ (φ(α z + β) + δ); φ̂'(z) = γ α φ'(α z + β), a kernel-shaped φ (DKS, TAT).
+
+    γ = ``output_scale``, δ = ``output_shift``, α = ``input_scale``, β = ``input_shift``, and φ the
+    activation named ``base``: "leaky_relu" (with ``negative_slope`` and ``step_at_zero``), "tanh",
+    "softplus" or "sigmoid". :func:`relunet.shaped_activation` solves the four numbers from a
+    network's depth; this class only applies them (its defaults leave φ unchanged).
+    """
+
+    name = "shaped"
+
+    def __init__(self, base: str = "tanh", input_scale: float = 1.0, input_shift: float = 0.0,
+                 output_shift: float = 0.0, output_scale: float = 1.0, negative_slope: float | None = None,
+                 step_at_zero: float = 1.0) -> None:
+        if base not in SHAPED_BASES:
+            raise ValueError(f"base must be one of {', '.join(SHAPED_BASES)} (got {base!r})")
+        if (base == "leaky_relu") != (negative_slope is not None):
+            raise ValueError(
+                f"negative_slope is given exactly when base is 'leaky_relu' (got base={base!r}, "
+                f"negative_slope={negative_slope!r})"
+            )
+        self.base = base
+        self.input_scale = _finite("input_scale", input_scale)
+        self.input_shift = _finite("input_shift", input_shift)
+        self.output_shift = _finite("output_shift", output_shift)
+        self.output_scale = _finite("output_scale", output_scale)
+        if base == "leaky_relu":
+            self.negative_slope = _finite("negative_slope", negative_slope)
+            self.step_at_zero = check_step_at_zero(step_at_zero)
+            self.phi = LeakyReLU(self.negative_slope, self.step_at_zero)
+        else:
+            self.negative_slope = None
+            self.phi = ACTIVATIONS[base]()
+        self.has_kink = self.phi.has_kink
+        gain = self.output_scale * self.input_scale
+        if self.phi.derivative_max is not None:
+            self.derivative_max = abs(gain) * self.phi.derivative_max
+        if self.phi.slopes is not None and self.input_shift == 0.0 and self.output_shift == 0.0 and gain > 0:
+            self.positively_homogeneous = True
+            self.slopes = (gain * self.phi.slopes[0], gain * self.phi.slopes[1])
+
+    def __call__(self, z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        t = z.dtype.type
+        u = z * t(self.input_scale)
+        u += t(self.input_shift)  # u = α z + β
+        out = self.phi(u, out=out)
+        out += t(self.output_shift)
+        out *= t(self.output_scale)  # γ (φ(u) + δ)
+        return out
+
+    def derivative(self, z: np.ndarray) -> np.ndarray:
+        t = z.dtype.type
+        u = z * t(self.input_scale)
+        u += t(self.input_shift)
+        d = self.phi.derivative(u)
+        d *= t(self.output_scale * self.input_scale)  # γ α φ'(α z + β)
+        return d
+
+    def params(self) -> dict[str, Any]:
+        p = {"base": self.base, "negative_slope": self.negative_slope, "output_scale": self.output_scale,
+             "input_scale": self.input_scale, "input_shift": self.input_shift, "output_shift": self.output_shift}
+        if self.base == "leaky_relu":
+            p["step_at_zero"] = self.step_at_zero
+        return p
+
+
+#: The activations φ that :class:`Shaped` transforms.
+SHAPED_BASES = ("leaky_relu", "tanh", "softplus", "sigmoid")
+
+
+def _finite(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise TypeError(f"{name} must be a real number (got {value!r})")
+    if not math.isfinite(float(value)):
+        raise ValueError(f"{name} must be finite (got {value!r})")
+    return float(value)
+
+
 def _with_out(call: Callable[..., np.ndarray]) -> Callable[..., np.ndarray]:
     """``call(self, z)`` as ``f(z, out=None)``: f(z) copied into ``out`` in out's dtype."""
 
@@ -373,6 +452,7 @@ ACTIVATIONS: dict[str, Callable[..., Activation]] = {
     "linear": Identity,
     "softplus": Softplus,
     "softmax": Softmax,
+    "shaped": Shaped,
 }
 
 

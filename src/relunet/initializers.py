@@ -27,10 +27,12 @@ __all__ = [
     "GlorotUniform",
     "LeCunNormal",
     "Orthogonal",
+    "ScaledUniformOrthogonal",
     "Normal",
     "INITIALIZERS",
     "get_initializer",
     "as_generator",
+    "scale_input_layer",
 ]
 
 
@@ -118,17 +120,20 @@ class LeCunNormal(Initializer):
 
 @dataclass(frozen=True)
 class Orthogonal(Initializer):
-    """W = gain · Q with Q Haar-distributed on the orthogonal (or Stiefel) group.
+    """W = gain · Q with Q Haar-distributed on the orthogonal (or Stiefel) group; b ~ N(0, σ_b²).
 
     Q comes from the QR factorisation of a Gaussian matrix with the signs of R's diagonal
-    folded into Q, which is what makes the distribution Haar (Mezzadri 2007).
+    folded into Q, which is what makes the distribution Haar (Mezzadri 2007). A square layer maps
+    q = mean r² to gain² q exactly, so gain² plays σ_w²'s part in the mean-field maps.
     """
 
     gain: float = 1.0
+    sigma_b2: float = 0.0
     name = "orthogonal"
 
     def __post_init__(self) -> None:
         check_real("gain", self.gain, strict=True)
+        check_real("sigma_b2", self.sigma_b2)
 
     def variance(self, fan_in, fan_out):
         return self.gain**2 / max(fan_in, fan_out)
@@ -140,6 +145,27 @@ class Orthogonal(Initializer):
         if fan_in < fan_out:
             q = q.T
         return (self.gain * q).astype(dtype, copy=False)
+
+    def bias(self, fan_out, rng, dtype=np.float64):
+        return _gaussian_bias(self.sigma_b2, fan_out, rng, dtype)
+
+
+@dataclass(frozen=True)
+class ScaledUniformOrthogonal(Orthogonal):
+    """DKS's scaled-uniform-orthogonal W = gain · max(√(fan_out/fan_in), 1) · Q (Martens et al. 2021).
+
+    A widening layer's Q has orthonormal rows, so ‖r Q‖ = ‖r‖ spreads over more units; the factor
+    restores q = mean z² on every layer, square or not (narrowing layers keep it on average).
+    """
+
+    name = "scaled_uniform_orthogonal"
+
+    def variance(self, fan_in, fan_out):
+        return self.gain**2 / fan_in
+
+    def __call__(self, fan_in, fan_out, rng, dtype=np.float64):
+        W = super().__call__(fan_in, fan_out, rng, np.float64)
+        return (W * max(math.sqrt(fan_out / fan_in), 1.0)).astype(dtype, copy=False)
 
 
 @dataclass(frozen=True)
@@ -158,9 +184,14 @@ class Normal(Initializer):
         return self.sigma_w2 / fan_in
 
     def bias(self, fan_out, rng, dtype=np.float64):
-        if self.sigma_b2 == 0:
-            return np.zeros(fan_out, dtype=dtype)
-        return (rng.standard_normal(fan_out) * math.sqrt(self.sigma_b2)).astype(dtype, copy=False)
+        return _gaussian_bias(self.sigma_b2, fan_out, rng, dtype)
+
+
+def _gaussian_bias(sigma_b2, fan_out, rng, dtype):
+    """b ~ N(0, σ_b²); zeros, with no draw from rng, at σ_b² = 0."""
+    if sigma_b2 == 0:
+        return np.zeros(fan_out, dtype=dtype)
+    return (rng.standard_normal(fan_out) * math.sqrt(sigma_b2)).astype(dtype, copy=False)
 
 
 INITIALIZERS: dict[str, Callable[..., Initializer]] = {
@@ -174,6 +205,7 @@ INITIALIZERS: dict[str, Callable[..., Initializer]] = {
     "xavier_uniform": GlorotUniform,
     "lecun": LeCunNormal,
     "orthogonal": Orthogonal,
+    "scaled_uniform_orthogonal": ScaledUniformOrthogonal,
     "normal": Normal,
 }
 
@@ -185,3 +217,21 @@ def get_initializer(spec: str | Initializer, **params: Any) -> Initializer:
             raise TypeError("params can only be given with an initializer name")
         return spec
     return construct("init", spec, lookup("init", "an Initializer", INITIALIZERS, spec), params)
+
+
+def scale_input_layer(net: Any, X: Any, q_star: float) -> float:
+    """Scale W[0] (and b[0]) in place so that q¹ = mean over rows and units of z[1]² = ``q_star``
+    on the data X (n, m_0), with z[1] = X @ W[0] + b[0]; returns the factor c applied (z[1] → c z[1])."""
+    q_star = check_real("q_star", q_star, strict=True)
+    X = net.check_X(X)
+    z = X @ net.W[0]
+    if net.b[0] is not None:
+        z += net.b[0]
+    q1 = float(np.mean(np.square(z, dtype=np.float64)))
+    if not (q1 > 0 and math.isfinite(q1)):
+        raise ValueError(f"q¹ on X must be finite and > 0 to be scaled to q_star (got {q1!r})")
+    c = math.sqrt(q_star / q1)
+    net.W[0] *= net.dtype.type(c)
+    if net.b[0] is not None:
+        net.b[0] *= net.dtype.type(c)
+    return c

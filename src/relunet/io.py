@@ -6,6 +6,7 @@ holding JSON (format version 2)::
 
     {"format": "relunet.network", "format_version": 2,
      "network": {"sizes", "activations": [{"name", "params"}], "cost", "bias", "init", "dtype"},
+     (init is one {"name", "params"}, or a list of one per weight layer)
      "optimizer": {"name", "hyperparameters", "scalars", "arrays": [state names]} or null,
      "extra": any JSON value or null,
      "checksum": {"sha256": hex digest of the metadata (less the checksum) and every tensor}}
@@ -116,8 +117,10 @@ def _check_rebuildable(net: Network) -> dict[str, Any]:
             )
     if config["cost"] not in COSTS:
         raise ValueError(f"cost {config['cost']!r} is not in the cost registry, so it cannot be saved by name")
-    if config["init"]["name"] not in INITIALIZERS:
-        raise ValueError(f"init {config['init']['name']!r} is not in the initializer registry")
+    inits = config["init"] if isinstance(config["init"], list) else [config["init"]]
+    for spec in inits:
+        if spec["name"] not in INITIALIZERS:
+            raise ValueError(f"init {spec['name']!r} is not in the initializer registry")
     return config
 
 
@@ -442,16 +445,22 @@ def _build_network(path: str, cfg: dict[str, Any]) -> Network:
         except (ValueError, TypeError, OverflowError) as exc:
             raise _fail(path, f"activation of layer {k}: {exc}") from None
     init = cfg["init"]
-    _require(
-        isinstance(init, dict) and set(init) == {"name", "params"} and isinstance(init["params"], dict),
-        path,
-        f"init must be {{'name': ..., 'params': {{...}}}} (got {init!r})",
-    )
+    per_layer = isinstance(init, list)
+    _require(not per_layer or len(init) == L, path,
+             f"init must be one {{'name': ..., 'params': {{...}}}} or a list of one per weight layer ({L}) (got {init!r})")
+    specs = init if per_layer else [init]
+    for spec in specs:
+        _require(
+            isinstance(spec, dict) and set(spec) == {"name", "params"} and isinstance(spec["params"], dict),
+            path,
+            f"init must be {{'name': ..., 'params': {{...}}}} or a list of them (got {init!r})",
+        )
     _require(isinstance(cfg["cost"], str), path, f"cost must be a name (got {cfg['cost']!r})")
     try:
         return Network._uninitialised(
             cfg["sizes"], built[:-1], built[-1], get_cost(cfg["cost"]), cfg["bias"],
-            get_initializer(init["name"], **init["params"]), np.dtype(cfg["dtype"]),
+            [get_initializer(i["name"], **i["params"]) for i in specs] if per_layer
+            else get_initializer(init["name"], **init["params"]), np.dtype(cfg["dtype"]),
         )
     except (ValueError, TypeError, OverflowError) as exc:
         raise _fail(path, f"architecture: {exc}") from None

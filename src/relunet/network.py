@@ -137,6 +137,36 @@ def _activations(activation: Any, output_activation: Any, L: int) -> list[Activa
     return [None, *hidden, _named("output_activation", output_activation)]
 
 
+def _initializers(init: Any, L: int) -> tuple[Initializer, ...]:
+    """One initializer per weight layer W[0] … W[L−1]: one for all, a list of L, or a dict of
+    "input" (W[0]), "hidden" (W[1] … W[L−2]) and "readout" (W[L−1]); a missing key takes
+    "hidden", and "hidden" defaults to "he"."""
+    if isinstance(init, (list, tuple)):
+        if len(init) != L:
+            raise ValueError(f"init must be one initializer or one per weight layer ({L}), got {len(init)}")
+        return tuple(_initializer(f"init[{k}]", spec) for k, spec in enumerate(init))
+    if isinstance(init, dict):
+        unknown = set(init) - {"input", "hidden", "readout"}
+        if unknown:
+            raise ValueError(f"init as a dict takes the keys 'input', 'hidden', 'readout' (got {sorted(map(str, unknown))})")
+        if L == 1 and {"input", "readout"} <= set(init):
+            raise ValueError("init: a network with one weight layer has no separate 'input' and 'readout' layers; give one")
+        hidden = _initializer("init['hidden']", init.get("hidden", "he"))
+        first = _initializer("init['input']", init["input"]) if "input" in init else hidden
+        last = _initializer("init['readout']", init["readout"]) if "readout" in init else hidden
+        if L == 1:
+            return (last if "readout" in init else first,)
+        return (first,) + (hidden,) * (L - 2) + (last,)
+    return (get_initializer(init),) * L
+
+
+def _initializer(param: str, spec: Any) -> Initializer:
+    try:
+        return get_initializer(spec)
+    except (ValueError, TypeError) as exc:
+        raise type(exc)(f"{param}: {exc}") from None
+
+
 def _named(param: str, spec: Any) -> Activation:
     """get_activation, with errors that name the constructor parameter they came from."""
     try:
@@ -150,17 +180,28 @@ class Network:
 
     Parameters
     ----------
-    sizes : m_0, …, m_L (inputs, hidden layers, outputs); L = len(sizes) − 1 weight layers.
-    activation : hidden activation, one for all or a list of L − 1 (names or Activation objects).
-    output_activation : f_L.
-    cost : "squared_error", "cross_entropy" (with a softmax output) or "binary_cross_entropy"
+    sizes : sequence of int
+        m_0, …, m_L (inputs, hidden layers, outputs); L = len(sizes) − 1 weight layers.
+    activation : str, Activation or list of them
+        Hidden activation, one for all or a list of L − 1 (names or Activation objects).
+    output_activation : str or Activation
+        f_L.
+    cost : str or Cost
+        "squared_error", "cross_entropy" (with a softmax output) or "binary_cross_entropy"
         (with a sigmoid output), or a Cost.
-    bias : False gives the derivation's network exactly (z = r W); True adds b[k].
-    init : initializer name or Initializer; ``seed`` an int or numpy Generator.
-    dtype : float32 or float64, kept end to end; inputs are cast to it.
+    bias : bool
+        False gives the derivation's network exactly (z = r W); True adds b[k].
+    init, seed : str, Initializer, list or dict; int, numpy Generator or None
+        Initializer name or Initializer for every W[k], a list of L, or a dict of "input" (W[0]),
+        "hidden" and "readout" (W[L−1]) initializers; ``seed`` an int or numpy Generator.
+    dtype : float32 or float64
+        Kept end to end; inputs are cast to it.
 
+    Notes
+    -----
     Every parameter lives in one flat array :attr:`theta` (see :class:`Layout`); ``W[k]`` and
-    ``b[k]`` are views of it, so change them in place (``net.W[0][...] = ...``).
+    ``b[k]`` are views of it, so change them in place (``net.W[0][...] = ...``). ``inits[k]`` is
+    the initializer that drew W[k] and b[k].
     """
 
     def __init__(
@@ -170,21 +211,21 @@ class Network:
         output_activation: Any = "identity",
         cost: str | Cost = "squared_error",
         bias: bool = True,
-        init: str | Initializer = "he",
+        init: Any = "he",
         seed: int | np.random.Generator | None = None,
         dtype: Any = np.float64,
     ) -> None:
         self._configure(sizes, activation, output_activation, cost, bias, init, dtype)
         rng = as_generator(seed)
         self._allocate()
-        for W, b, m_in, m_out in zip(self.W, self.b, self.sizes[:-1], self.sizes[1:]):
-            W[...] = self.init(m_in, m_out, rng, self.dtype)
+        for W, b, init, m_in, m_out in zip(self.W, self.b, self.inits, self.sizes[:-1], self.sizes[1:]):
+            W[...] = init(m_in, m_out, rng, self.dtype)
             if b is not None:
-                b[...] = self.init.bias(m_out, rng, self.dtype)
+                b[...] = init.bias(m_out, rng, self.dtype)
 
     @classmethod
     def _uninitialised(cls, sizes: Sequence[int], activation: Any, output_activation: Any, cost: str | Cost,
-                       bias: bool, init: str | Initializer, dtype: Any) -> Network:
+                       bias: bool, init: Any, dtype: Any) -> Network:
         """A network of this architecture whose θ is allocated but holds no values yet: for a
         loader that fills every parameter from a file (no random draw of the declared sizes)."""
         net = cls.__new__(cls)
@@ -202,13 +243,20 @@ class Network:
         self.activations = _activations(activation, output_activation, self.L)
         self.cost = get_cost(cost)
         self.cost.check_output_activation(self.activations[-1])
-        self.init = get_initializer(init)
+        self.inits = _initializers(init, self.L)
 
     def _allocate(self) -> None:
         """θ and its views W[k], b[k]."""
         self.layout = Layout(self.sizes, self.bias)
         self.theta = np.empty(self.layout.size, self.dtype)
         self.W, self.b = self.layout.split(self.theta)
+
+    @property
+    def init(self) -> Initializer:
+        """The initializer of every weight layer (see :attr:`inits` when they differ)."""
+        if any(i != self.inits[0] for i in self.inits):
+            raise ValueError(f"this network's weight layers have different initializers; see inits ({self.inits!r})")
+        return self.inits[0]
 
     @property
     def L(self) -> int:
@@ -235,14 +283,18 @@ class Network:
         X = self.check_X(X)
         if trace is None or trace.z[-1].shape[0] != X.shape[0] or trace.z[-1].dtype != self.dtype:
             trace = self.empty_trace(X.shape[0])
-        z, r = trace.z, trace.r
-        r[0] = X
-        for k, (W, b, f) in enumerate(zip(self.W, self.b, self.activations[1:])):
-            np.dot(r[k], W, out=z[k + 1])  # (1) z[k+1] = r[k] @ W[k]
-            if b is not None:
-                z[k + 1] += b  # (1) ... + b[k]
-            f(z[k + 1], out=r[k + 1])  # (2) r[k+1] = f(z[k+1])
+        trace.r[0] = X
+        self.feed(trace, 0, self.L)
         return trace
+
+    def feed(self, trace: Trace, start: int, stop: int) -> None:
+        """Equations (1)–(2) for layers start+1 … stop, from r[start], into the trace's z[k], r[k]."""
+        z, r = trace.z, trace.r
+        for k in range(start, stop):
+            np.dot(r[k], self.W[k], out=z[k + 1])  # (1) z[k+1] = r[k] @ W[k]
+            if self.b[k] is not None:
+                z[k + 1] += self.b[k]  # (1) ... + b[k]
+            self.activations[k + 1](z[k + 1], out=r[k + 1])  # (2) r[k+1] = f(z[k+1])
 
     def backward(
         self,
@@ -274,11 +326,12 @@ class Network:
         grads.dC_dr[self.L] = None
         return self._propagate(trace, grads, input_gradient)
 
-    def _propagate(self, trace: Trace, grads: Gradients, input_gradient: bool) -> Gradients:
-        """(4)–(6) for k = L−1 … 0, from dC_dz[L]."""
+    def _propagate(self, trace: Trace, grads: Gradients, input_gradient: bool, start: int = 0,
+                   stop: int | None = None) -> Gradients:
+        """(4)–(6) for k = stop−1 … start (all layers: L−1 … 0), from dC_dz[stop]."""
         z, r, f = trace.z, trace.r, self.activations
         dC_dz, dC_dr, dC_dW, dC_db = grads.dC_dz, grads.dC_dr, grads.dC_dW, grads.dC_db
-        for k in range(self.L - 1, -1, -1):
+        for k in range(self.L - 1 if stop is None else stop - 1, start - 1, -1):
             np.dot(r[k].T, dC_dz[k + 1], out=dC_dW[k])  # (6) dC_dW[k] = r[k].T @ dC_dz[k+1]
             if dC_db[k] is not None:
                 np.sum(dC_dz[k + 1], axis=0, out=dC_db[k])  # (6) dC_db[k] = Σ_rows dC_dz[k+1]
@@ -351,9 +404,14 @@ class Network:
             "activations": [{"name": f.name, "params": f.params()} for f in self.activations[1:]],
             "cost": self.cost.name,
             "bias": self.bias,
-            "init": {"name": self.init.name, "params": self.init.params()},
+            "init": self._init_config(),
             "dtype": self.dtype.name,
         }
+
+    def _init_config(self) -> dict[str, Any] | list[dict[str, Any]]:
+        """{"name", "params"} of the initializer of every layer, or a list of them, one per layer."""
+        specs = [{"name": i.name, "params": i.params()} for i in self.inits]
+        return specs[0] if all(i == self.inits[0] for i in self.inits) else specs
 
     def __repr__(self) -> str:
         hidden = {repr(f) for f in self.activations[1:-1]}

@@ -156,7 +156,7 @@ class Optimizer:
     Attributes: ``lr0`` (η0), ``lr`` (η now), ``t`` (steps taken), ``epoch`` (epochs finished),
     ``samples_seen`` (training rows processed in finished epochs), ``schedule``, ``state``
     (name → one array per parameter, or None before the first step). Subclasses write their
-    rule once, for one array, in :meth:`_update` (θ, g, scratch, *state), and name their state
+    rule once, for one array, in :meth:`_update` (θ, g, scratch, ``*state``), and name their state
     arrays in ``state_names`` (and those that stay ≥ 0 in ``non_negative_state``).
     """
 

@@ -24,6 +24,8 @@ import numpy as np
 from ..activations import ReLU
 from ..network import Gradients, Network, Trace
 from . import blas, passes
+from .chain import Chain
+from .passes import _STEP_AT_NAN
 from .plan import Plan
 
 __all__ = ["Engine"]
@@ -45,6 +47,7 @@ class _Workspace:
         self.trace = Trace(z=[None] + [np.empty((n, m), dt) for m in sizes[1:]], r=r)
         self.grads, self.errors_flat = self._errors(net, n, fold, observed)
         self.dC_dtheta: np.ndarray | None = None
+        self.chain: Chain | None = None  # the compiled layer loop over these arrays, where the plan runs it
 
     @staticmethod
     def _errors(net: Network, n: int, fold: bool, observed: bool) -> tuple[Gradients, np.ndarray | None]:
@@ -106,11 +109,24 @@ class Engine:
         self._ws: _Workspace | None = None
 
     def workspace(self, n: int) -> _Workspace:
-        key = (n, self.plan.fold, self.observed, tuple(f.backprop_in_place for f in self.net.activations[1:-1]))
+        keep_errors = self.plan.fold or self.plan.chain > 0  # both read every dC_dz[k] after the loop
+        key = (n, keep_errors, self.observed, tuple(f.backprop_in_place for f in self.net.activations[1:-1]))
         ws = self._cache.get(key)
         if ws is None:
-            ws = self._cache[key] = _Workspace(self.net, n, self.plan.fold, self.observed)
+            ws = self._cache[key] = _Workspace(self.net, n, keep_errors, self.observed)
+        if self.plan.chain and (ws.chain is None or ws.chain.threads != self.plan.chain):
+            ws.chain = self._chain(ws)
         return ws
+
+    def _chain(self, ws: _Workspace) -> Chain:
+        """The compiled layer loop over this workspace's arrays."""
+        net = self.net
+        self._weight_buffers(ws)
+        f = net.activations[1]
+        z, dz, dr = ws.trace.z, ws.grads.dC_dz, ws.grads.dC_dr
+        return Chain(net, blas.mkl().gemm[net.dtype], self.plan.chain, f.step_at_zero, _STEP_AT_NAN[f.step_at_zero],
+                     A=list(ws.A) if ws.A0 is not None else [None, *ws.A[1:]], Wb=self.blocks.Wb, z=z, dz=dz, dr=dr,
+                     dW=ws.dC_blocks)
 
     # ------------------------------------------------------------ (1)-(2)
     def forward(self, X: np.ndarray) -> Trace:
@@ -124,6 +140,12 @@ class Engine:
         else:
             A = [X, *A[1:]]
         z, r = trace.z, trace.r
+        if self.plan.chain:
+            if ws.A0 is None:
+                trace.r[0] = X = np.ascontiguousarray(X)  # A[0] is X, read again in (6)
+            ws.chain.forward(X)  # (1)-(2) for the hidden layers, (1) at the output
+            net.activations[-1](z[-1], out=r[-1])  # (2) at the output
+            return trace
         for k, (Wb, f) in enumerate(zip(self.blocks.Wb, net.activations[1:])):
             blas.product(A[k], Wb, z[k + 1])  # (1) z[k+1] = [r[k], 1] @ [W[k]; b[k]]
             if not (self._compiled[k + 1] and passes.relu(z[k + 1], r[k + 1], self._threads) is not None):
@@ -138,7 +160,10 @@ class Engine:
         self._weight_buffers(ws)
         grads.dC_dW, grads.dC_db, grads.dC_dtheta = list(ws.dC_dW), list(ws.dC_db), ws.dC_dtheta
         self._output_error(trace, Y, c)
-        self._propagate(trace, ws.dC_blocks)
+        if self.plan.chain:
+            ws.chain.backward(grads.dC_dz[self.net.L])  # (4)-(6)
+        else:
+            self._propagate(trace, ws.dC_blocks)
         return grads
 
     def _weight_buffers(self, ws: _Workspace) -> None:

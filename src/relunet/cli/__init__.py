@@ -1,7 +1,9 @@
 """The command line: ``relunet COMMAND [options]``. The only part of relunet that prints.
 
 Each command lives in its own module with ``add_parser(subparsers)`` and ``run(args) -> int``.
-Errors in user input become one line on stderr and exit code 2, with no traceback.
+Errors in user input become one line on stderr and exit code 2, with no traceback. A bare
+``relunet`` prints the full help on stderr and exits 2, as argparse does for any other missing
+required argument.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ COMMANDS = {
     "train": "train",
     "evaluate": "evaluate",
     "predict": "predict",
+    "export": "export",
     "demo": "demo",
     "gradflow": "gradflow",
 }
@@ -52,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; returns the exit code (0 success, 1 a check failed, 2 bad input)."""
     parser = build_parser()
+    if not (sys.argv[1:] if argv is None else list(argv)):
+        parser.print_help(sys.stderr)
+        return 2
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:

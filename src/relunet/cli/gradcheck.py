@@ -24,7 +24,10 @@ def add_parser(sub) -> None:
     )
     p.add_argument("--sizes", type=int, nargs="+", metavar="M",
                    help="layer sizes m_0 … m_L (default: the single neuron 3→1, then 4 8 8 1)")
-    p.add_argument("--activation", default="relu", help="hidden activation (default relu)")
+    from .train import hidden_activation_names
+
+    p.add_argument("--activation", default="relu", metavar="NAME",
+                   help=f"hidden activation: {', '.join(hidden_activation_names())} (default relu)")
     p.add_argument("--output-activation", default=None,
                    help="output activation (default: relu for the single neuron, identity otherwise)")
     p.add_argument("--step-at-zero", type=float, default=1.0, choices=(0.0, 0.5, 1.0),

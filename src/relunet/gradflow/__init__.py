@@ -5,7 +5,16 @@ Depth is the number of hidden layers; a network of depth L has L + 1 weight laye
 The headline statistic is ln(G_1/G_L) with G_k = mean over rows and units of dC_dz[k]².
 """
 
-from .depth import DepthScales, correlation_map, critical_sigma_w2, depth_scales, length_map
+from .depth import (
+    DepthScales,
+    EdgeOfChaos,
+    correlation_map,
+    critical_sigma_w2,
+    depth_scales,
+    edge_of_chaos,
+    length_map,
+)
+from .ntk import ntk_max_eigenvalue, ntk_operator
 from .jacobian import JacobianSpectrum, input_jacobian, jacobian_singular_values
 from .scaled import (
     ScaledGradients,
@@ -44,6 +53,8 @@ __all__ = [
     "DepthScales",
     "correlation_map",
     "critical_sigma_w2",
+    "edge_of_chaos",
+    "EdgeOfChaos",
     "depth_scales",
     "length_map",
     "FiniteWidth",
@@ -61,6 +72,9 @@ __all__ = [
     "is_positively_homogeneous",
     "jacobian_singular_values",
     "layer_stats",
+    "ntk_max_eigenvalue",
+    "ntk_operator",
+
     "mean_field",
     "measure",
     "plain_limits",

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -38,7 +38,8 @@ from .._validation import check_real
 from ..activations import Activation
 from .theory import _nodes, _resolve, gaussian_expectation
 
-__all__ = ["DepthScales", "depth_scales", "critical_sigma_w2", "length_map", "correlation_map"]
+__all__ = ["DepthScales", "EdgeOfChaos", "depth_scales", "critical_sigma_w2", "edge_of_chaos", "length_map",
+           "correlation_map"]
 
 #: |χ_c − 1| below this is the order-to-chaos line itself: ξ_c is reported as ∞.
 CRITICAL_TOLERANCE = 1e-12
@@ -276,3 +277,33 @@ def critical_sigma_w2(activation: Any, sigma_b2: float) -> float:
             f"sigma_w2 = {sw:.6g} while χ₁ = {excess(sw * (1 - 1e-12)) + 1:.6g} < 1 there"
         )
     return sw
+
+
+class EdgeOfChaos(NamedTuple):
+    """(σ_w², σ_b²) on the order-to-chaos line with fixed point q*."""
+
+    sigma_w2: float
+    sigma_b2: float
+
+
+def edge_of_chaos(activation: Any, q_star: float) -> EdgeOfChaos:
+    """(σ_w², σ_b²) with χ₁ = 1 at the fixed point q* of the length map:
+
+        σ_w² = 1 / E[φ'(√q* ξ)²],     σ_b² = q* − σ_w² E[φ(√q* ξ)²].
+
+    A ValueError where σ_b² would be negative (no such point: sigmoid and softplus at small q*,
+    whose E[φ²] does not vanish with q). Piecewise-linear φ: σ_w² = 2/(a₊² + a₋²) and σ_b² = 0 for
+    every q* (any σ_b² > 0 leaves the line, see :func:`critical_sigma_w2`).
+    """
+    f = _resolve(activation, None)
+    q = check_real("q_star", q_star, strict=True)
+    if f.slopes is not None:
+        return EdgeOfChaos(critical_sigma_w2(f, 0.0), 0.0)
+    sw = 1.0 / _chi_1(f, 1.0, q)
+    sb = q - sw * gaussian_expectation(lambda z: f(z) ** 2, q)
+    if sb < 0.0:
+        raise ValueError(
+            f"{f.name} has no order-to-chaos point with fixed point q_star={q!r}: χ₁ = 1 needs "
+            f"sigma_w2 = {sw:.6g}, and then sigma_w2·E[φ²] = {q - sb:.6g} > q_star, so sigma_b2 would be {sb:.6g} < 0"
+        )
+    return EdgeOfChaos(sw, sb)

@@ -77,10 +77,11 @@ def _results(source: Any) -> list:
 
 def plot_layer_profile(source: Any, ax: Any = None, max_curves: int = 8, title: str | None = None):
     """ln G_k against hidden layer k for each configuration (at most ``max_curves``, deepest
-    first): the mean of ln G over networks with a ±1 SEM band, and the mean-field prediction of
-    ln(G_k/G_L) (dashed) drawn through the plotted curve's last hidden layer, so the gap at layer 1
-    is the measured ln(G₁/G_L) minus the predicted one. Without ``ax``, each activation gets a
-    panel of its own y scale (sigmoid's hundreds of nats would flatten ReLU's few)."""
+    first): the mean of ln G over networks with a ±1 SEM band (dark) and the networks' ±1 SD
+    spread (light), and the mean-field prediction of ln(G_k/G_L) (dashed) drawn through the plotted
+    curve's last hidden layer, so the gap at layer 1 is the measured ln(G₁/G_L) minus the predicted
+    one. Without ``ax``, each activation gets a panel of its own y scale (sigmoid's hundreds of nats
+    would flatten ReLU's few)."""
     results = sorted(_results(source), key=lambda r: -r.config.depth)[:max_curves]
     groups: dict[str, list] = {}
     for r in results:
@@ -93,24 +94,39 @@ def plot_layer_profile(source: Any, ax: Any = None, max_curves: int = 8, title: 
     else:
         fig, axes = ax.figure, [ax]
     colors = iter(_colors(len(results)))
-    for i, (panel, (name, rs)) in enumerate(zip(axes, groups.items())):
+    for panel, rs in zip(axes, groups.values()):
         for r in rs:
             color = next(colors)
             lay = r.layers
             k = lay["layer"]
             m, s = lay["mean_log_G"], lay["sem_log_G"]
             panel.plot(k, m, color=color, lw=1.5, label=f"{r.config.label}, L={r.config.depth}, {r.config.nets} nets")
+            sd = _spread_log_G(r)
+            if np.any(np.isfinite(sd)):
+                panel.fill_between(k, m - sd, m + sd, color=color, alpha=0.12, lw=0)
             if np.any(np.isfinite(s)):
-                panel.fill_between(k, m - s, m + s, color=color, alpha=0.25, lw=0)
+                panel.fill_between(k, m - s, m + s, color=color, alpha=0.3, lw=0)
             theory = lay["predicted_log_G"] - lay["predicted_log_G"][-1] + m[-1]
             if np.any(np.isfinite(theory)):
                 panel.plot(k, theory, color=color, ls="--", lw=1)
-        last = i == len(groups) - 1
-        _finish(fig, panel, "hidden layer k" if last else "", "ln G_k (nats)",
-                (title or "Per-layer gradient size: measured (solid, ±1 SEM) and mean field (dashed)") if i == 0 else "",
-                True)
+        _finish(fig, panel, "", "ln G_k (nats)", "", True)
     axes[-1].set_xlabel("hidden layer k   (G_k = mean over rows and units of dC/dz[k]²)")
+    head = title or ("Per-layer gradient size: mean over networks (solid), ±1 SEM (dark), ±1 SD of the networks "
+                     "(light);\nmean field through the last hidden layer (dashed)")
+    if ax is None:
+        fig.suptitle(head, fontsize=9)
+    else:
+        ax.set_title(head, fontsize=9)
     return fig
+
+
+def _spread_log_G(result: Any) -> np.ndarray:
+    """Per-layer standard deviation of ln G_k over a configuration's networks (finite ones only)."""
+    logs = np.stack([t.stats.log_G for t in result.tasks]) if result.tasks else np.full((1, result.config.depth), np.nan)
+    fin = np.isfinite(logs).all(axis=1)
+    if fin.sum() < 2:
+        return np.full(logs.shape[1], np.nan)
+    return np.std(logs[fin], axis=0, ddof=1)
 
 
 def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = None):
@@ -145,7 +161,7 @@ def plot_log_ratio_vs_depth(source: Any, ax: Any = None, title: str | None = Non
         lo, hi = float(vals.min()), float(vals.max())
         ax.set_ylim(2 * lo if lo < -1 else -1.0, 2 * hi if hi > 1 else 1.0)
     ax.axhline(0, color="k", lw=0.6)
-    return _finish(fig, ax, "depth L (hidden layers)", "ln(G_1 / G_L)",
+    return _finish(fig, ax, "depth L (hidden layers)", "ln(G_1 / G_L) (nats)",
                    title or "First over last hidden layer: measured, mean field (--), finite width (:)",
                    legend=bool(fams), which="both")
 
@@ -181,8 +197,8 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
     """Histograms of log10 of the singular values of the input–output Jacobian, one per entry of
     ``spectra`` (label → :class:`~relunet.gradflow.JacobianSpectrum` or an array of ln s).
 
-    Singular values of a spectrum below ``floor`` × its row's largest are round-off of a lost rank
-    (ReLU's masks), not a measurement: they are left out and the label gives their share."""
+    Singular values of a spectrum below ``floor`` × its row's largest are not resolved in float64
+    (for ReLU, a rank lost to the masks): they are left out and the label gives their share."""
     fig, ax = _figure(ax)
     logs = {}
     filtered = False
@@ -206,7 +222,7 @@ def plot_jacobian_spectra(spectra: Mapping[str, Any], ax: Any = None, bins: int 
     ax.axvline(0.0, color="k", lw=0.6)
     xlabel = "log10 singular value of the Jacobian (dimensionless)"
     if filtered:
-        xlabel += f"; s < {floor:g}·max s of its row left out"
+        xlabel += f"\n(s < {floor:g}·max s of its spectrum left out: below what float64 resolves)"
     return _finish(fig, ax, xlabel, "density",
                    title or "Input–output Jacobian spectrum (isometry: all at 0)", legend=bool(logs))
 

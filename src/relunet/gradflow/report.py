@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["fmt", "md_table", "sweep_table", "sweep_findings", "sweep_report", "agrees"]
+__all__ = ["fmt", "md_table", "sweep_table", "sweep_findings", "sweep_report", "agrees", "sem_distance",
+           "distance_note", "departures", "figure_note"]
 
 
 def fmt(x: Any, digits: int = 3) -> str:
@@ -61,6 +62,21 @@ def agrees(measured: float, sem: float, predicted: float, rel: float = 0.05, abs
         return False
     s = sem if math.isfinite(sem) else 0.0
     return abs(measured - predicted) <= 3 * s + max(rel * abs(predicted), abs_tol)
+
+
+def sem_distance(measured: float, sem: float, predicted: float) -> float:
+    """|measured − predicted| / SEM (NaN where either is not finite or SEM is not positive)."""
+    if not (math.isfinite(measured) and math.isfinite(predicted) and math.isfinite(sem)) or sem <= 0:
+        return float("nan")
+    return abs(measured - predicted) / sem
+
+
+def distance_note(measured: float, sem: float, predicted: float, k: float = 3.0) -> str:
+    """'1.2 SEM from it' or, beyond ``k`` SEM, the flag '**39.0 SEM off**'."""
+    d = sem_distance(measured, sem, predicted)
+    if not math.isfinite(d):
+        return "no SEM to compare with"
+    return f"**{d:.1f} SEM off**" if d > k else f"{d:.1f} SEM from it"
 
 
 def _cfg(r) -> str:
@@ -114,14 +130,13 @@ def sweep_findings(result: Any) -> list[str]:
     if not res:
         return ["Every configuration has a single hidden layer (or no finite measurement), so there is no ratio G₁/G_L to report."]
     # vanishing / exploding
-    def sig(r) -> bool:  # the log ratio differs from 0 by more than 3 standard errors
+    def beyond(r, sign) -> bool:  # past ±ln 10 (a factor 10 in G) by more than 3 standard errors
         s = r.summary
         e = s["measured_log_ratio_sem"]
-        return abs(s["measured_log_ratio"]) > 3 * (e if math.isfinite(e) else 0.0)
+        return sign * s["measured_log_ratio"] - math.log(10.0) > 3 * (e if math.isfinite(e) else 0.0)
 
-    ln10 = math.log(10.0)
-    van = [r for r in res if r.summary["measured_log_ratio"] < -ln10 and sig(r)]
-    exp_ = [r for r in res if r.summary["measured_log_ratio"] > ln10 and sig(r)]
+    van = [r for r in res if beyond(r, -1)]
+    exp_ = [r for r in res if beyond(r, +1)]
     ok = [r for r in res if r not in van and r not in exp_]
     if van:
         worst = min(van, key=lambda r: r.summary["measured_log_ratio"])
@@ -141,7 +156,7 @@ def sweep_findings(result: Any) -> list[str]:
         )
     if ok:
         out.append(
-            f"{len(ok)} configurations keep G₁ within a factor 10 of G_L (or within 3 SEM of it): "
+            f"{len(ok)} configurations keep G₁ within a factor 10 of G_L, or not beyond it by more than 3 SEM: "
             + "; ".join(f"{_cfg(r)} at L = {r.config.depth}" for r in ok[:8]) + ("; …" if len(ok) > 8 else "") + "."
         )
     # agreement with mean field
@@ -240,9 +255,7 @@ def departures(result: Any, k: float = 3.0) -> list[str]:
     for r in result.results:
         s = r.summary
         meas, sem, pred = s["log_ratio_of_means"], s["log_ratio_of_means_sem"], s["predicted_log_ratio"]
-        if not (math.isfinite(meas) and math.isfinite(pred) and math.isfinite(sem)) or sem <= 0:
-            continue
-        dist = abs(meas - pred) / sem
+        dist = sem_distance(meas, sem, pred)
         if dist > k:
             fw = s["finite_width_mean"]
             note = (f"; the finite-width prediction of the typical network is {fmt_pm(fw, s['finite_width_std'])}"
@@ -264,5 +277,69 @@ def sweep_report(result: Any, title: str = "Gradient flow sweep", figures: dict[
     lines += ["## Measurements more than 3 SEM from mean field", "",
               *(off or ["None: every ln(ratio of means) is within 3 SEM of its prediction."]), ""]
     if figures:
-        lines += ["## Figures", ""] + [f"![{k}]({v})" for k, v in figures.items()] + [""]
+        lines += ["## Figures", ""]
+        for k, v in figures.items():
+            lines += [f"![{k}]({v})", ""]
+            note = figure_note(result, v)
+            lines += [note, ""] if note else []
     return "\n".join(lines)
+
+
+def figure_note(result: Any, name: str) -> str:
+    """What the sweep figure ``name`` (its file name) shows and what to read from it, with the
+    numbers taken from ``result``; '' for a figure this module does not know."""
+    notes = {
+        "log_ratio_vs_depth.png": _note_log_ratio,
+        "layer_profile.png": _note_layer_profile,
+        "dead_vs_depth.png": _note_dead,
+        "jacobian_spectra.png": _note_spectra,
+    }
+    fn = notes.get(name)
+    return fn(result) if fn else ""
+
+
+def _note_log_ratio(result: Any) -> str:
+    deep = [r for r in result.results if r.config.depth > 1]
+    off = [r for r in deep if sem_distance(r.summary["measured_log_ratio"], r.summary["measured_log_ratio_sem"],
+                                           r.summary["predicted_log_ratio"]) > 3]
+    return ("ln(G₁/G_L) against depth on log scales (symmetric-log y, linear within ±1 nat), one colour per family: "
+            "markers are the typical network ± SEM, dashed lines mean field, dotted lines the finite-width mean "
+            f"(bias-free ReLU). {len(off)} of {len(deep)} markers lie more than 3 SEM from their dashed line"
+            + (": " + "; ".join(f"{_cfg(r)} at L = {r.config.depth}" for r in off[:6]) + ("; …" if len(off) > 6 else "")
+               if off else "") + ".")
+
+
+def _note_layer_profile(result: Any) -> str:
+    deepest: dict[str, Any] = {}
+    for r in result.results:
+        a = r.config.activation
+        if a not in deepest or r.config.depth > deepest[a].config.depth:
+            deepest[a] = r
+    slopes = "; ".join(f"{_cfg(r)}, L = {r.config.depth}: {fmt(math.log(r.summary['measured_factor']))} measured, "
+                       f"{fmt(math.log(r.summary['predicted_factor']))} mean field"
+                       for r in deepest.values() if math.isfinite(r.summary["measured_factor"])
+                       and math.isfinite(r.summary["predicted_factor"]))
+    return ("ln G_k against hidden layer k, one panel per activation on its own y scale (the deepest configurations "
+            "first): the mean over networks (solid) with ±1 SEM (dark band) and ±1 SD of the networks (light band), "
+            "and mean field drawn through the last hidden layer (dashed). The mean slope is the ln of the per-layer "
+            "factor" + (f" ({slopes})." if slopes else "."))
+
+
+def _note_dead(result: Any) -> str:
+    rs = [r for r in result.results if r.config.can_be_born_dead]
+    d = [sem_distance(r.summary["dead_rows"], r.summary["dead_rows_sem"], r.summary["predicted_dead_probability"])
+         for r in rs]
+    d = [x for x in d if math.isfinite(x)]
+    worst = (f"the largest gap between a marker and its line is {max(d):.1f} SEM (over networks)" if d else
+             "no configuration has a spread to compare the gap with (a dead fraction of 0 or 1 in every network)")
+    return ("The fraction of inputs whose last hidden layer is all zero against depth, for the bias-free ReLU "
+            "configurations (markers ± SEM over networks), with the born-dead probability 1 − (1 − 2^−n)^L (lines): "
+            f"{worst}.")
+
+
+def _note_spectra(result: Any) -> str:
+    return ("Histograms of log10 of the singular values of ∂r[L]/∂x (last hidden layer against the input) of one "
+            "network of each family's deepest configuration that is cheap enough to differentiate: values below "
+            "1e-10 × the largest of their spectrum are not resolved in float64 (for ReLU, a rank lost to the masks) "
+            "and are left out, "
+            "their share in each label. Dynamical isometry would put every value at 0.")

@@ -299,6 +299,15 @@ class FiniteWidth:
     def shift(self) -> float:
         return self.mean - self.mean_field
 
+    def __repr__(self) -> str:
+        """One line; the widths as their count and range (not the list)."""
+        lo, hi = min(self.widths, default=0), max(self.widths, default=0)
+        widths = f"{len(self.widths)} layers of {lo}" + ("" if lo == hi else f"–{hi}")
+        return (
+            f"FiniteWidth(mean={self.mean:.4g}, std={self.std:.4g}, mean_field={self.mean_field:.4g}, "
+            f"shift={self.shift:.4g}, beta={self.beta:.4g}, sigma_w2={self.sigma_w2:g}, widths={widths})"
+        )
+
     def describes_typical(self, tol: float = 0.5) -> bool:
         """Whether mean field describes the typical network to within a factor e^{tol} of the
         ratio: |shift| ≤ tol and std ≤ tol (nats). With β = Σ 1/n_k the shift is ≈ 5β/2 and the

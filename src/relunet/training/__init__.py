@@ -11,11 +11,14 @@ and ``data`` (validation split, the per-epoch order of rows).
 
 from .callbacks import Callback, ProgressCallback, StopTraining
 from .guard import DivergenceError
+from .learning_rate import LearningRate, suggest_lr
 from .loop import fit
 from .records import EpochInfo, History, StepInfo
 
 __all__ = [
     "fit",
+    "suggest_lr",
+    "LearningRate",
     "History",
     "Callback",
     "ProgressCallback",

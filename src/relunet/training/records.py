@@ -40,6 +40,24 @@ class History:
     def __len__(self) -> int:
         return len(self.epochs)
 
+    def __repr__(self) -> str:
+        """One line: the epochs and each curve's first, last and best value (not the lists)."""
+
+        def curve(name: str, values: list[float]) -> str:
+            if not values:
+                return f"{name} none"
+            finite = [v for v in values if math.isfinite(v)]
+            best = f", min {min(finite):.4g}" if finite else ""
+            return f"{name} {values[0]:.4g} → {values[-1]:.4g}{best}"
+
+        span = f"{len(self)} epochs" + (f" {self.epochs[0]}–{self.epochs[-1]}" if self.epochs else "")
+        best = "" if self.best_epoch is None else f", best_epoch={self.best_epoch}, best_loss={self.best_loss:.4g}"
+        stop = f", stopped_early ({self.stop_reason})" if self.stopped_early else ""
+        return (
+            f"History({span}, {curve('train_loss', self.train_loss)}, {curve('val_loss', self.val_loss)}, "
+            f"monitor={self.monitor}{best}{stop}, steps={self.steps}, seed={self.seed})"
+        )
+
     def record(self, epoch: int, train_loss: float, val_loss: float | None, lr: float, seconds: float,
                steps: int) -> None:
         """One finished epoch (``steps``: the updates of this call so far)."""
