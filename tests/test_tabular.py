@@ -139,11 +139,13 @@ def test_read_table_agrees_with_a_strict_rfc4180_reading(tmp_path, rows, termina
     path.write_bytes(buf.getvalue().encode("utf-8"))
     with open(path, newline="", encoding="utf-8") as fh:
         reference = [r for r in csv.reader(fh, strict=True) if r]
-    if any(len(r) != 3 for r in reference):  # a bare \r left unquoted ends a record: a ragged file
-        with pytest.raises(ValueError, match="fields but the header has 3"):
-            read_table(path)
+    try:
+        t = read_table(path)
+    except ValueError as exc:
+        # the csv module writes a bare \r unquoted, and a bare \r ends a record: refused, never misread
+        assert "\r" in buf.getvalue().replace("\r\n", ""), exc
+        assert "fields but the header has 3" in str(exc) or "the record is ambiguous" in str(exc)
         return
-    t = read_table(path)
     assert [t.columns] + t.frame.values.tolist() == reference
 
 

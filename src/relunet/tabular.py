@@ -82,8 +82,8 @@ def _read_text(path: str) -> str:
         raise ValueError(f"{path} is not a UTF-8 text file") from None
 
 
-def _record_lines(path: str, text: str) -> list[tuple[int, int]]:
-    """(line the record starts on, number of fields) of each non-empty record, by the csv module."""
+def _records(path: str, text: str) -> list[tuple[int, list[str]]]:
+    """(line the record starts on, fields) of each non-empty record, by the csv module."""
     limit = csv.field_size_limit()
     csv.field_size_limit(sys.maxsize)  # pandas has no field-size limit; the line count must not have one
     try:
@@ -91,7 +91,7 @@ def _record_lines(path: str, text: str) -> list[tuple[int, int]]:
         records, start = [], 1
         for row in reader:
             if row:
-                records.append((start, len(row)))
+                records.append((start, row))
             start = reader.line_num + 1
         return records
     except csv.Error as exc:
@@ -140,18 +140,23 @@ def read_table(path: str | os.PathLike) -> Table:
         _check_regular(path)
         return _read_parquet(path)
     text = _read_text(path)
-    records = _record_lines(path, text)
+    records = _records(path, text)
     if not records:
         raise ValueError(f"{path} is empty (expected a header row and data rows)")
-    width = records[0][1]
-    for line, n_fields in records[1:]:
-        if n_fields != width:
-            raise ValueError(f"{path}, line {line}: {n_fields} fields but the header has {width}")
+    width = len(records[0][1])
+    for line, fields in records[1:]:
+        if len(fields) != width:
+            raise ValueError(f"{path}, line {line}: {len(fields)} fields but the header has {width}")
     try:
         cells = pd.read_csv(io.StringIO(text, newline=""), header=None, dtype=object, keep_default_na=False,
                             skip_blank_lines=True, engine="c", quoting=csv.QUOTE_MINIMAL, doublequote=True)
     except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise ValueError(f"{path}: not a valid CSV file ({' '.join(str(exc).split())})") from None
+    # pandas and the csv module must read the same cells; they part only on bare carriage returns
+    for (line, fields), row in zip(records, cells.itertuples(index=False, name=None)):
+        if list(row) != fields:
+            raise ValueError(f"{path}, line {line}: the record is ambiguous (a carriage return outside quotes?); "
+                             "end lines with \\n or \\r\\n and quote fields that hold line breaks")
     if len(cells) != len(records):
         raise ValueError(f"{path}: {len(cells)} records read but {len(records)} expected; not a valid CSV file")
     columns = [str(c).strip() for c in cells.iloc[0]]
