@@ -275,3 +275,17 @@ def test_predict_carries_a_field_larger_than_the_csv_modules_limit(model, tmp_pa
     with open(tmp_path / "p.csv", newline="") as fh:
         got = fh.read()
     assert "x" * 200_000 in got
+
+
+def test_without_pandas_a_csv_command_says_what_to_install(houses, model, tmp_path, capsys, monkeypatch):
+    import relunet.tabular
+
+    def no_pandas(path):
+        raise ImportError("No module named 'pandas'")
+
+    monkeypatch.setattr(relunet.tabular, "read_table", no_pandas)
+    rc, _, err = _run(capsys, "train", "--csv", houses, "--target", "price", "--out", tmp_path / "r", "--quiet",
+                      "--no-plot")
+    assert rc == 2 and "pip install 'relunet[data]'" in err and len(err.strip().splitlines()) == 1, err
+    rc, _, err = _run(capsys, "predict", model, "--csv", houses, "--out", tmp_path / "p.csv")
+    assert rc == 2 and "pip install 'relunet[data]'" in err, err

@@ -89,6 +89,14 @@ def load_data(args: argparse.Namespace):
     return read_columns(args.csv, target=target, task=args.task or "regression", columns=args.features)
 
 
+def missing_dependency(args: argparse.Namespace) -> CLIError:
+    """The error for an ImportError while reading the data that --dataset or --csv names."""
+    if getattr(args, "dataset", None) is not None:
+        return CLIError(f"the built-in dataset {args.dataset!r} ships with scikit-learn: pip install scikit-learn")
+    return CLIError("data files are read with pandas and scikit-learn: pip install 'relunet[data]' "
+                    "(and 'relunet[parquet]' for .parquet files)")
+
+
 def usable_rows(data, impute: str | None, hint: str) -> np.ndarray:
     """The rows a model is trained or scored on: all of them when none has a missing cell; with an
     imputer those with a target; with ``drop`` the complete ones; otherwise a CLIError naming the

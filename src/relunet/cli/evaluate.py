@@ -16,6 +16,7 @@ from ._common import (
     json_text,
     load_data,
     metrics,
+    missing_dependency,
     read_model,
     require_columns,
     usable_rows,
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             ds = load_data(args)
     except ImportError:
-        raise CLIError(f"the built-in dataset {args.dataset!r} ships with scikit-learn: pip install scikit-learn") from None
+        raise missing_dependency(args) from None
     if ds.task != block["task"]:
         raise CLIError(f"the model does {block['task']} but {args.dataset} is a {ds.task} dataset")
     source = args.dataset or args.csv

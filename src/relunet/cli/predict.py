@@ -12,6 +12,7 @@ from ._common import (
     atomic_write_text,
     check_output_file,
     csv_text,
+    missing_dependency,
     predict_raw,
     read_model,
     require_columns,
@@ -65,10 +66,13 @@ def run(args: argparse.Namespace) -> int:
     out = check_output_file(args.out)
     if os.path.exists(args.csv) and os.path.abspath(args.csv) == out:
         raise CLIError("--out must differ from --csv (the input would be replaced)")
-    net, block, pre = read_model(args.model)
-    table = read_table(args.csv)
-    require_columns(args.csv, pre.columns, table.columns)
-    data = read_columns(table, target=None, columns=pre.columns, categorical=list(pre.categories))
+    try:
+        net, block, pre = read_model(args.model)
+        table = read_table(args.csv)
+        require_columns(args.csv, pre.columns, table.columns)
+        data = read_columns(table, target=None, columns=pre.columns, categorical=list(pre.categories))
+    except ImportError:
+        raise missing_dependency(args) from None
     gone = np.zeros(data.n, dtype=bool) if pre.fill is not None else data.missing()
     if gone.any() and args.missing == "refuse":
         raise CLIError(f"{args.csv}: {int(gone.sum())} row(s) have empty cells and the model fills no missing "

@@ -30,6 +30,7 @@ from ._common import (
     json_text,
     load_data,
     metrics,
+    missing_dependency,
     non_negative_float,
     non_negative_int,
     positive_float,
@@ -226,7 +227,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         ds = load_data(args)
     except ImportError:
-        raise CLIError(f"the built-in dataset {args.dataset!r} ships with scikit-learn: pip install scikit-learn") from None
+        raise missing_dependency(args) from None
     ds = ds.rows(usable_rows(ds, args.impute, "pass --impute mean|median|most_frequent to fill missing "
                                               "values or --impute drop to drop their rows"))
 
