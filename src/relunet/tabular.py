@@ -263,10 +263,11 @@ class Columns:
 
 def read_columns(path: str | os.PathLike | Table, target: str | None, task: str = "regression",
                  columns: list[str] | None = None, categorical: list[str] | None = None) -> Columns:
-    """The feature columns (``columns``, default all but the target) and the target of a CSV file,
-    (or a :class:`Table` already read), each numeric or categorical as its cells decide (with
-    ``categorical``: those columns categorical, the others numeric). A classification target is int64 when every
-    label is an integer, else its text (classes are then names). Missing cells stay missing."""
+    """The feature columns (``columns``, default all but the target) and the target of a data file
+    (or of a :class:`Table` already read), each numeric or categorical as its cells decide (with
+    ``categorical``: those columns categorical, the others numeric). A classification target is
+    int64 when every label is an integer, else its text (classes are then names; LabelEncoder).
+    Missing cells stay missing."""
     from sklearn.preprocessing import LabelEncoder
 
     table = path if isinstance(path, Table) else read_table(path)
