@@ -22,6 +22,7 @@ COMMANDS = {
     "predict": "predict",
     "demo": "demo",
     "gradflow": "gradflow",
+    "deep": "deep",
 }
 
 

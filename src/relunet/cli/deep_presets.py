@@ -1,0 +1,37 @@
+"""Named runs of ``relunet deep --preset NAME``: the depth table and its quick version.
+
+A preset fixes the recipes, depths, width, steps and batch size; options given on the command
+line (``--depths``, ``--width``, ``--steps``, ``--batch-size``) take precedence over its values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..deep import RECIPES
+
+__all__ = ["DeepPreset", "PRESETS"]
+
+
+@dataclass(frozen=True)
+class DeepPreset:
+    """recipes × depths, each trained for ``steps`` updates of ``batch_size`` rows at ``width``."""
+
+    name: str
+    recipes: tuple[str, ...]
+    depths: tuple[int, ...]
+    width: int
+    steps: int
+    batch_size: int
+    about: str
+
+
+PRESETS = {
+    "depth-table": DeepPreset(
+        name="depth-table", recipes=RECIPES, depths=(10, 100, 1000, 10000), width=64, steps=600, batch_size=256,
+        about="every recipe at 10 to 10,000 hidden layers of width 64 on the deep task, float32",
+    ),
+}
+
+#: ``--quick``: the same table at depths and steps small enough to check that it works
+QUICK = {"depth-table": {"depths": (10, 100), "width": 32, "steps": 40}}
