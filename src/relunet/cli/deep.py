@@ -371,7 +371,10 @@ def report_text(runs: list[Run], base: Run, split: Split, args, steps: int, batc
                   f"of the last finite parameters. {why_failed(r)}." for r in diverged]
     lines += ["", "## What each recipe chose, and why", ""]
     for r in runs:
-        lines += [f"### {r.name}", "", *[f"- {c}" for c in r.record.choices], f"- learning rate used: {r.lr:.6g} ({r.lr_rule})", ""]
+        lines += [f"### {r.name}", "", *[f"- {c}" for c in r.record.choices]]
+        if r.record.learning_rate is None or r.lr != r.record.learning_rate.rate:
+            lines.append(f"- learning rate used: {r.lr:.6g} ({r.lr_rule})")
+        lines.append("")
     return "\n".join(lines) + "\n"
 
 
@@ -428,6 +431,7 @@ def write_runs(stage: str, runs: list[Run], base: Run, split: Split, args, steps
     metrics, layers = [], []
     for r in everything:
         at = dict(zip(r.tracker.measured_at, range(len(r.tracker.measured_at))))
+        metrics.append([r.name, 0, None, r.tracker.log_ratio(0)])  # at init: no step taken yet
         metrics += [[r.name, s, c, r.tracker.log_ratio(at[s]) if s in at else None]
                     for s, c in zip(r.tracker.steps, r.tracker.loss)]
         for when, g in (("init", r.tracker.log_G[0]), ("end", r.tracker.log_G[-1])):
