@@ -61,7 +61,7 @@ def test_compare_writes_every_promised_file_under_its_manifest(compare):
 def test_the_summary_is_what_the_saved_models_predict(compare):
     summary = {r["recipe"]: r for r in _rows(compare / "summary.csv")}
     ds = load_dataset("deep-task", seed=0)
-    for name, file in (("tat", "model-tat.safetensors"), ("baseline", "baseline.safetensors")):
+    for name, file in (("baseline", "baseline.safetensors"), ("tat", "model-tat.safetensors")):
         ckpt = rn.load_checkpoint(compare / file)
         block = ckpt.extra["relunet_cli"]
         Xs = (ds.X[2048:] - np.asarray(block["x_mean"])) / np.asarray(block["x_scale"])
@@ -69,6 +69,12 @@ def test_the_summary_is_what_the_saved_models_predict(compare):
         rel = np.mean((y_hat - ds.y[2048:]) ** 2) / ds.y[2048:].var()
         assert rel == pytest.approx(float(summary[name]["test_rel_mse"]), rel=1e-4)
     assert summary["baseline"]["depth"] == "3" and summary["baseline"]["width"] == "64"
+    rows = compare.parent / "rows.csv"
+    np.savetxt(rows, ds.X[2048:2053], delimiter=",", header="x1,x2,x3,x4", comments="")
+    assert main(["predict", str(compare / "model-tat.safetensors"), "--csv", str(rows),
+                 "--out", str(compare.parent / "pred.csv")]) == 0
+    predicted = [float(r["predicted_y"]) for r in _rows(compare.parent / "pred.csv")]
+    assert np.allclose(predicted, y_hat[:5], rtol=1e-5)  # y_hat of the last model checked: tat's
 
 
 def test_the_report_names_the_recipes_that_trained_and_those_that_failed(compare):
@@ -135,7 +141,7 @@ def test_the_depth_table_preset_at_tiny_settings(tmp_path):
 @pytest.mark.parametrize("argv, message", [
     (["--depths", "3"], "--quick and --depths apply to --preset only"),
     (["--preset", "depth-table", "--recipe", "tat"], "fixes its recipes and depths"),
-    (["--dataset", "friedman1", "--target", "y"], "--target applies to --csv only"),
+    (["--dataset", "friedman1", "--target", "y"], "--target and --features apply to --csv only"),
     (["--dataset", "digits"], "trains regression nets"),
 ])
 def test_bad_options_are_one_clear_line(tmp_path, capsys, argv, message):

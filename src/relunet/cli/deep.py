@@ -128,8 +128,6 @@ def load_split(args) -> Split:
     """deep-task: its first 2,048 rows train, the other 1,024 test; other data: a seeded third for the test."""
     from ..datasets import DEEP_TASK_ROWS, train_test_split
 
-    if args.csv is None and args.target is not None:
-        raise CLIError("--target applies to --csv only; built-in datasets know their columns")
     if args.dataset is None and args.csv is None:
         args.dataset = "deep-task"
     ds = load_data(args)
