@@ -14,7 +14,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -267,7 +267,7 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
 
     step_at_zero = args.step_at_zero if recipe in RELU_RECIPES else None
     probe = slice(0, min(256, split.X_train.shape[0]))
-    built = dict(seed=args.seed, dtype=np.dtype(args.dtype), optimizer=args.optimizer, step_at_zero=step_at_zero)
+    built = {"seed": args.seed, "dtype": np.dtype(args.dtype), "optimizer": args.optimizer, "step_at_zero": step_at_zero}
     try:
         net, record = deep_network(depth, width, split.X_train.shape[1], 1, recipe, X=split.X_train,
                                    Y=split.Y_train, **built)
@@ -341,14 +341,14 @@ def why_failed(r: Run) -> str:
 
 def report_text(runs: list[Run], base: Run, split: Split, args, steps: int, batch_size: int) -> str:
     lines = [f"# relunet deep: {runs[0].depth} hidden layers of width {runs[0].width}", "",
-             f"Data {split.name}: {split.X_train.shape[0]} train and {split.X_test.shape[0]} test rows, "
-             f"{split.X_train.shape[1]} inputs. {steps} steps of {batch_size} rows ({args.optimizer}), "
-             f"{args.dtype}, seed {args.seed}. rel-MSE = MSE / Var(y); a run *trained* when its training "
-             f"rel-MSE is below {TRAINED_BELOW}.", "",
-             f"Shallow baseline (3 × 64 ReLU, He, Adam at lr {base.lr:g}, {base.lr_rule}): "
-             f"train rel-MSE {_fmt(base.train_rel)}, test rel-MSE {_fmt(base.test_rel)}.", "",
-             "| recipe | status | lr | steps | train rel-MSE | test rel-MSE | × baseline (test) "
-             "| ln(G₁/G_L) init | ln(G₁/G_L) end | seconds |",
+             (f"Data {split.name}: {split.X_train.shape[0]} train and {split.X_test.shape[0]} test rows, "
+              f"{split.X_train.shape[1]} inputs. {steps} steps of {batch_size} rows ({args.optimizer}), "
+              f"{args.dtype}, seed {args.seed}. rel-MSE = MSE / Var(y); a run *trained* when its training "
+              f"rel-MSE is below {TRAINED_BELOW}."), "",
+             (f"Shallow baseline (3 × 64 ReLU, He, Adam at lr {base.lr:g}, {base.lr_rule}): "
+              f"train rel-MSE {_fmt(base.train_rel)}, test rel-MSE {_fmt(base.test_rel)}."), "",
+             ("| recipe | status | lr | steps | train rel-MSE | test rel-MSE | × baseline (test) "
+              "| ln(G₁/G_L) init | ln(G₁/G_L) end | seconds |"),
              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in runs:
         ratio = r.test_rel / base.test_rel if base.test_rel > 0 else math.nan
@@ -485,8 +485,8 @@ def run_preset(args, split: Split, out: str) -> int:
     command = preset_command(args, depths, width, steps, batch_size)
     text = [f"# relunet deep: {preset.name}", "", preset.about + ".", "",
             f"- command: `{command}`", f"- machine: {machine()}", f"- wall time: {wall:.0f} s",
-            f"- data: {split.name}, {split.X_train.shape[0]} train / {split.X_test.shape[0]} test rows; "
-            f"{steps} steps of {batch_size} rows ({args.optimizer}), {args.dtype}, seed {args.seed}",
+            (f"- data: {split.name}, {split.X_train.shape[0]} train / {split.X_test.shape[0]} test rows; "
+             f"{steps} steps of {batch_size} rows ({args.optimizer}), {args.dtype}, seed {args.seed}"),
             f"- shallow baseline (3 × 64 ReLU, He, Adam lr {base.lr:g}): test rel-MSE {_fmt(base.test_rel)}",
             "", "Test rel-MSE (status; × the baseline's):", "",
             "| recipe | " + " | ".join(f"depth {D}" for D in depths) + " |",

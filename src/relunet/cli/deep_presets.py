@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..deep import RECIPES
 
-__all__ = ["DeepPreset", "PRESETS"]
+__all__ = ["PRESETS", "QUICK", "DeepPreset"]
 
 
 @dataclass(frozen=True)
