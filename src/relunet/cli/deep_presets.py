@@ -29,7 +29,7 @@ class DeepPreset:
 PRESETS = {
     "depth-table": DeepPreset(
         name="depth-table", recipes=RECIPES, depths=(10, 100, 1000, 10000), width=64, steps=600, batch_size=256,
-        about="every recipe at 10 to 10,000 hidden layers of width 64 on the deep task, float32",
+        about="every recipe of relunet.deep_network at each depth, beside the shallow baseline",
     ),
 }
 
