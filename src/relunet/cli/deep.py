@@ -316,7 +316,9 @@ def baseline_run(args, split: Split, steps: int, batch_size: int) -> Run:
 
 # ---------------------------------------------------------------------------- the report
 def _fmt(v: float, spec: str = ".4g") -> str:
-    return "—" if v is None or not math.isfinite(v) else format(v, spec)
+    if v is None or math.isnan(v):
+        return "—"
+    return ("∞" if v > 0 else "−∞") if math.isinf(v) else format(v, spec)
 
 
 def why_failed(r: Run) -> str:
@@ -342,7 +344,8 @@ def why_failed(r: Run) -> str:
 def report_text(runs: list[Run], base: Run, split: Split, args, steps: int, batch_size: int) -> str:
     lines = [f"# relunet deep: {runs[0].depth} hidden layers of width {runs[0].width}", "",
              (f"Data {split.name}: {split.X_train.shape[0]} train and {split.X_test.shape[0]} test rows, "
-              f"{split.X_train.shape[1]} inputs. {steps} steps of {batch_size} rows ({args.optimizer}), "
+              f"{split.X_train.shape[1]} inputs. {steps} steps of {min(batch_size, split.X_train.shape[0])} rows "
+              f"({args.optimizer}), "
               f"{args.dtype}, seed {args.seed}. rel-MSE = MSE / Var(y); a run *trained* when its training "
               f"rel-MSE is below {TRAINED_BELOW}."), "",
              (f"Shallow baseline (3 × 64 ReLU, He, Adam at lr {base.lr:g}, {base.lr_rule}): "
