@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..training.callbacks import Callback
 from . import CLIError
 from ._common import (
     EXTRA_KEY,
@@ -156,7 +157,7 @@ def load_split(args) -> Split:
 
 
 # ---------------------------------------------------------------------------- observing a fit
-class DepthTracker:
+class DepthTracker(Callback):
     """An observer of :func:`relunet.fit`: the loss C of every step, and every ``every`` steps
     ln G_k = ln mean dC_dz[k]² per layer k = 1 … L on fixed probe rows (X, Y), from the lab's
     scaled backward pass, so that ln G₁ − ln G_L = ln(G₁/G_L) is a number where plain floats underflow."""
@@ -205,8 +206,8 @@ class Run:
     optimizer: Any
     lr: float
     lr_rule: str
+    tracker: DepthTracker
     record: Any = None
-    tracker: DepthTracker | None = None
     steps: int = 0
     seconds: float = 0.0
     diverged: str | None = None
@@ -227,18 +228,16 @@ def train(run_: Run, split: Split, steps: int, batch_size: int, seed: int, callb
     cleanly with the last finite parameters (the training guard) and is recorded."""
     from ..training import DivergenceError, fit
 
-    n = split.X_train.shape[0]
-    batches = math.ceil(n / min(batch_size, n))
     t0 = time.perf_counter()
     try:
-        history = fit(run_.net, split.X_train, split.Y_train, optimizer=run_.optimizer, epochs=math.ceil(steps / batches),
-                      batch_size=batch_size, shuffle=True, seed=seed, callbacks=callbacks)
+        history = fit(run_.net, split.X_train, split.Y_train, optimizer=run_.optimizer,
+                      epochs=_epochs(split, steps, batch_size), batch_size=batch_size, shuffle=True, seed=seed,
+                      callbacks=callbacks)
         run_.steps = history.steps
     except DivergenceError as exc:
         run_.diverged, run_.steps = str(exc), exc.step - 1
     run_.seconds = time.perf_counter() - t0
-    if run_.tracker is not None:
-        run_.tracker.measure(run_.net, run_.steps)
+    run_.tracker.measure(run_.net, run_.steps)
     run_.train_rel = split.rel_mse(run_.net, split.X_train, split.Y_train, split.var_train)
     run_.test_rel = split.rel_mse(run_.net, split.X_test, split.Y_test, split.var_test)
     return run_
@@ -279,7 +278,7 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
         lr, rule = args.lr, "--lr"
     every = args.track_every or max(1, steps // 20)
     tracker = DepthTracker(split.X_train[probe], split.Y_train[probe], every)
-    r = Run(recipe, depth, width, net, get_optimizer(args.optimizer, lr=lr), lr, rule, record, tracker)
+    r = Run(recipe, depth, width, net, get_optimizer(args.optimizer, lr=lr), lr, rule, tracker, record)
     callbacks, bar = _progress(args, f"{recipe}: {depth} × {width}, {args.optimizer} lr {lr:.4g}",
                                _epochs(split, steps, batch_size))
     try:
@@ -302,7 +301,7 @@ def baseline_run(args, split: Split, steps: int, batch_size: int) -> Run:
         probe = slice(0, min(256, split.X_train.shape[0]))
         r = Run("baseline", len(BASELINE_HIDDEN), BASELINE_HIDDEN[0], net, Adam(lr=lr), lr,
                 f"the best of {', '.join(map(str, BASELINE_RATES))} by training rel-MSE",
-                tracker=DepthTracker(split.X_train[probe], split.Y_train[probe], max(1, steps // 20)))
+                DepthTracker(split.X_train[probe], split.Y_train[probe], max(1, steps // 20)))
         callbacks, bar = _progress(args, f"baseline: 3 × 64 ReLU, Adam lr {lr:g}", _epochs(split, steps, batch_size))
         try:
             train(r, split, steps, batch_size, args.seed, [r.tracker, *callbacks])
