@@ -209,3 +209,28 @@ def train_test_split(
         perm = rng.permutation(n)
         test_idx, train_idx = np.sort(perm[:k]), np.sort(perm[k:])
     return X[train_idx], X[test_idx], y[train_idx], y[test_idx]
+
+
+# ---------------------------------------------------------------------------------------- deep-task
+#: rows of the deep-task dataset: 2,048 for training and 1,024 for the test, in that order
+DEEP_TASK_ROWS = (2048, 1024)
+
+
+def make_deep_task(n_samples: int = sum(DEEP_TASK_ROWS), seed: int | np.random.Generator | None = 0) -> Dataset:
+    """The regression task of ``relunet deep``, drawn with an explicit seed.
+
+    x ~ N(0, I₄) of shape (n, 4); y = sin(2x₁) cos(x₂) + 0.5 x₃ − 0.3 x₄² + 0.3 (no noise).
+    """
+    if isinstance(n_samples, bool) or not isinstance(n_samples, (int, np.integer)) or n_samples < 1:
+        raise ValueError(f"n_samples must be a positive int (got {n_samples!r})")
+    X = as_generator(seed).standard_normal((int(n_samples), 4))
+    y = np.sin(2 * X[:, 0]) * np.cos(X[:, 1]) + 0.5 * X[:, 2] - 0.3 * X[:, 3] ** 2 + 0.3
+    return Dataset(X, y, ["x1", "x2", "x3", "x4"], "y", "regression", "deep-task")
+
+
+def _deep_task(seed: Any = 0) -> Dataset:
+    return make_deep_task(seed=seed)
+
+
+DATASETS["deep-task"] = (_deep_task, "regression")
+__all__ += ["make_deep_task", "DEEP_TASK_ROWS"]

@@ -25,14 +25,16 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ._validation import check_positive_int
-from .activations import Activation
+from ._validation import check_positive_int, check_step_at_zero
+from .activations import Activation, ReLU, Shaped
 from .initializers import GlorotNormal, HeNormal, Initializer, LeCunNormal, Orthogonal, ScaledUniformOrthogonal, scale_input_layer
 from .network import Network
 
-__all__ = ["deep_network", "DeepNetwork", "Recipe", "RECIPES"]
+__all__ = ["deep_network", "DeepNetwork", "Recipe", "RECIPES", "RELU_RECIPES"]
 
 RECIPES = ("tat", "dks-tanh", "critical-tanh", "he", "he-orthogonal", "glorot-tanh", "sigmoid")
+#: the recipes whose hidden activation has a kink at 0, where Step(0) = ``step_at_zero`` is a choice
+RELU_RECIPES = ("tat", "he", "he-orthogonal")
 
 #: the TAT and DKS targets and the critical fixed point, the papers' defaults
 ETA, ZETA, CRITICAL_Q_STAR = 0.9, 1.5, 1.0 / 64
@@ -69,17 +71,23 @@ class DeepNetwork(NamedTuple):
 
 def deep_network(depth: int, width: int, n_inputs: int, n_outputs: int, recipe: str = "tat", *,
                  seed: int | np.random.Generator | None = None, dtype: Any = np.float64, X: Any = None,
-                 Y: Any = None, optimizer: str = "adam") -> DeepNetwork:
+                 Y: Any = None, optimizer: str = "adam", step_at_zero: float | None = None) -> DeepNetwork:
     """A network of sizes [n_inputs] + [width] × depth + [n_outputs] built by ``recipe`` (see
     :data:`RECIPES` and the module docstring). With the training rows ``X`` (n, n_inputs) the input
     layer is scaled to the recipe's q¹ on them and the record holds ``suggest_lr`` for ``optimizer``
-    on up to 256 rows (Adam's rule needs ``Y`` too)."""
+    on up to 256 rows (Adam's rule needs ``Y`` too). ``step_at_zero`` sets Step(0) of the
+    :data:`RELU_RECIPES`' activation (default 1, the derivation's)."""
     D = check_positive_int("depth", depth)
     m = check_positive_int("width", width)
     sizes = [check_positive_int("n_inputs", n_inputs)] + [m] * D + [check_positive_int("n_outputs", n_outputs)]
     if not isinstance(recipe, str) or recipe not in RECIPES:
         raise ValueError(f"recipe must be one of {', '.join(map(repr, RECIPES))} (got {recipe!r})")
     activation, inits, q_star, choices, theory = _BUILDERS[recipe](D, m)
+    if step_at_zero is not None:
+        if recipe not in RELU_RECIPES:
+            raise ValueError(f"step_at_zero applies to the recipes {', '.join(RELU_RECIPES)} (got recipe {recipe!r})")
+        activation = _with_step_at_zero(activation, check_step_at_zero(step_at_zero))
+        choices += (f"Step(0) = {step_at_zero:g} in the activation's derivative",)
     net = Network(sizes, activation=activation, init=inits, seed=seed, dtype=dtype)
     learning_rate = None
     if X is not None:
@@ -92,6 +100,12 @@ def deep_network(depth: int, width: int, n_inputs: int, n_outputs: int, recipe: 
         learning_rate = suggest_lr(net, np.asarray(X)[rows], None if Y is None else np.asarray(Y)[rows], optimizer)
         choices += (f"learning rate {learning_rate.rate:.6g} for {optimizer}: {learning_rate.rule}",)
     return DeepNetwork(net, Recipe(recipe, net.activations[1], inits, q_star, choices, theory, learning_rate))
+
+
+def _with_step_at_zero(activation: Activation | str, step_at_zero: float) -> Activation:
+    if isinstance(activation, Shaped):
+        return Shaped(**{**activation.params(), "step_at_zero": step_at_zero})
+    return ReLU(step_at_zero=step_at_zero)  # the controls' "relu"
 
 
 # ----------------------------------------------------------------------------- the recipes

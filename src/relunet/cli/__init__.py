@@ -25,6 +25,7 @@ COMMANDS = {
     "export": "export",
     "demo": "demo",
     "gradflow": "gradflow",
+    "deep": "deep",
 }
 
 
