@@ -182,3 +182,23 @@ def test_the_relu_family_recipes_train_in_float32_whatever_step_at_zero(recipe, 
     assert history.steps == 20 and np.isfinite(net.theta).all() and np.isfinite(net.loss(X, Y))
     if recipe == "tat":  # the controls only have to run: they are there to fail at depth
         assert net.loss(X, Y) < 0.5 * before
+
+
+def test_a_csv_with_a_text_column_trains_and_its_model_predicts(tmp_path, capsys):
+    rng = np.random.default_rng(0)
+    src = tmp_path / "houses.csv"
+    with open(src, "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["colour", "rooms", "price"])
+        for _ in range(60):
+            colour, rooms = rng.choice(["red", "blue"]), int(rng.integers(1, 6))
+            w.writerow([colour, rooms, 10 * rooms + (5 if colour == "red" else 0) + rng.normal()])
+    out = tmp_path / "run"
+    assert main(["deep", *TINY, "--recipe", "tat", "--csv", str(src), "--target", "price", "--out", str(out)]) == 0
+    block = rn.load_checkpoint(out / "model-tat.safetensors").extra["relunet_cli"]
+    assert block["categories"] == {"colour": ["blue", "red"]} and block["target_name"] == "price"
+    assert block["source"] == {"csv": "houses.csv"}
+    capsys.readouterr()
+    pred = tmp_path / "pred.csv"
+    assert main(["predict", str(out / "model-tat.safetensors"), "--csv", str(src), "--out", str(pred)]) == 0
+    assert len(_rows(pred)) == 60 and all(np.isfinite(float(r["predicted_price"])) for r in _rows(pred))

@@ -79,12 +79,17 @@ def test_the_he_control_records_the_finite_width_loss_mean_field_misses():
     assert any("finite-width" in line for line in r.choices)
 
 
-def test_at_a_hundred_layers_the_shaped_recipes_train_and_the_controls_do_not():
-    """100 hidden layers of width 16, float32, 160 Adam steps at each record's first-step rate."""
+def test_at_a_hundred_layers_the_shaped_recipes_train_and_the_controls_lag():
+    """100 hidden layers of width 16, float32, 160 Adam steps at each record's first-step rate, three
+    seeds. At this depth a control can get lucky (He trained one seed of three to 0.19), so the claim is
+    about the median: every shaped net trains, and each control's median is far behind the worst of them."""
     rel = {}
     for recipe in ("tat", "dks-tanh", "he", "glorot-tanh", "sigmoid"):
-        net, record = rn.deep_network(100, 16, 4, 1, recipe=recipe, seed=0, dtype=np.float32, X=X, Y=Y)
-        rn.fit(net, X, Y, optimizer=rn.Adam(lr=record.learning_rate.rate), epochs=40, batch_size=64, seed=0)
-        rel[recipe] = float(np.mean((net.predict(X) - Y) ** 2) / Y.var())
-    assert rel["tat"] < 0.3 and rel["dks-tanh"] < 0.3, rel
-    assert min(rel["he"], rel["glorot-tanh"], rel["sigmoid"]) > 0.95, rel
+        rel[recipe] = []
+        for seed in range(3):
+            net, record = rn.deep_network(100, 16, 4, 1, recipe=recipe, seed=seed, dtype=np.float32, X=X, Y=Y)
+            rn.fit(net, X, Y, optimizer=rn.Adam(lr=record.learning_rate.rate), epochs=40, batch_size=64, seed=0)
+            rel[recipe].append(float(np.mean((net.predict(X) - Y) ** 2) / Y.var()))
+    worst_shaped = max(rel["tat"] + rel["dks-tanh"])
+    assert worst_shaped < 0.3, rel
+    assert min(np.median(rel[c]) for c in ("he", "glorot-tanh", "sigmoid")) > 3 * worst_shaped, rel

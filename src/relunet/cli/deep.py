@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..tabular import Preprocessing
 from ..training.callbacks import Callback
 from . import CLIError
 from ._common import (
@@ -28,12 +29,12 @@ from ._common import (
     atomic_write_text,
     check_output_dir,
     csv_text,
-    fit_standardizer,
     load_data,
+    missing_dependency,
     non_negative_int,
     positive_float,
     positive_int,
-    standardize,
+    usable_rows,
 )
 from .deep_presets import PRESETS, QUICK
 
@@ -75,8 +76,12 @@ def add_parser(sub) -> None:
     data = p.add_mutually_exclusive_group()
     data.add_argument("--dataset", choices=sorted(DATASETS), default=None,
                       help="a built-in dataset (default deep-task: 2,048 train and 1,024 test rows)")
-    data.add_argument("--csv", metavar="FILE", help="a CSV file with a header row and numeric columns")
-    p.add_argument("--target", metavar="COLUMN", help="the CSV column to predict")
+    data.add_argument("--csv", metavar="FILE",
+                      help="a CSV (or .parquet) file with a header row; text columns are one-hot encoded")
+    p.add_argument("--target", metavar="COLUMN", help="the CSV column to predict (numeric: deep nets regress)")
+    p.add_argument("--features", nargs="+", metavar="COLUMN",
+                   help="for --csv: the input columns (default: every column but the target)")
+    p.set_defaults(task="regression")
     p.add_argument("--depth", type=positive_int, default=None, help="hidden layers (default 100)")
     p.add_argument("--width", type=positive_int, default=None, help="units per hidden layer (default 64)")
     which = p.add_mutually_exclusive_group()
@@ -131,29 +136,34 @@ def load_split(args) -> Split:
 
     if args.dataset is None and args.csv is None:
         args.dataset = "deep-task"
-    ds = load_data(args)
+    try:
+        ds = load_data(args)
+    except ImportError:
+        raise missing_dependency(args) from None
     if ds.task != "regression":
-        raise CLIError(f"relunet deep trains regression nets; {ds.name or args.dataset} is a {ds.task} dataset")
-    idx = np.arange(ds.X.shape[0])
+        raise CLIError(f"relunet deep trains regression nets; {ds.source or args.dataset} is a {ds.task} dataset")
+    ds = ds.rows(usable_rows(ds, None, "relunet deep reads complete rows only: fill or drop the missing values"))
+    idx = np.arange(ds.n)
     if args.dataset == "deep-task":
         train, test = idx[:DEEP_TASK_ROWS[0]], idx[DEEP_TASK_ROWS[0]:]
     else:
         if len(idx) < 6:
             raise CLIError(f"{len(idx)} rows are too few for a train and a test split")
         train, test, _, _ = train_test_split(idx, ds.y, test_fraction=1 / 3, seed=args.seed)
-    x_mean, x_scale = fit_standardizer(ds.X[train])
-    y_mean, y_scale = float(ds.y[train].mean()), float(ds.y[train].std()) or 1.0
+    pre = Preprocessing.fit(ds.rows(train).values, ds.names, None)
+    Xs = pre.transform(ds.values)
+    y = ds.y.astype(np.float64)
+    y_mean, y_scale = float(y[train].mean()), float(y[train].std()) or 1.0
     source = {"dataset": args.dataset, "seed": args.seed} if args.dataset else {"csv": os.path.basename(args.csv)}
-    block = {"version": EXTRA_VERSION, "task": "regression", "feature_names": list(ds.feature_names),
-             "target_name": ds.target_name, "x_mean": x_mean.tolist(), "x_scale": x_scale.tolist(),
+    block = {"version": EXTRA_VERSION, "task": "regression", "feature_names": pre.feature_names,
+             "target_name": ds.target_name, **pre.to_record(), "missing": None,
              "y_mean": y_mean, "y_scale": y_scale, "source": source}
 
     def targets(rows):
-        return ((ds.y[rows] - y_mean) / y_scale).reshape(-1, 1)
+        return ((y[rows] - y_mean) / y_scale).reshape(-1, 1)
 
-    return Split(standardize(ds.X[train], x_mean, x_scale), targets(train), standardize(ds.X[test], x_mean, x_scale),
-                 targets(test), y_scale, float(ds.y[train].var()), float(ds.y[test].var()), block,
-                 args.dataset or os.path.splitext(os.path.basename(args.csv))[0])
+    return Split(Xs[train], targets(train), Xs[test], targets(test), y_scale, float(y[train].var()),
+                 float(y[test].var()), block, args.dataset or os.path.splitext(os.path.basename(args.csv))[0])
 
 
 # ---------------------------------------------------------------------------- observing a fit
