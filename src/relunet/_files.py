@@ -88,6 +88,8 @@ def atomic_write(path: str, data: bytes) -> None:
     the mode of the one it replaces; a new file gets the mode open() would give it. The
     temporary is named .NAME.PID.RANDOM.tmp, so that the next write can tell a dead process's
     leftover (removed first, see :func:`clean_stale_temporaries`) from a live one's."""
+    if os.path.isdir(path):  # os.replace would fail only after the write, naming the temporary
+        raise IsADirectoryError(f"cannot write {path!r}: path is a directory")
     folder = os.path.dirname(os.path.abspath(path))
     clean_stale_temporaries(path)
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.{os.getpid()}.", suffix=".tmp", dir=folder)

@@ -10,6 +10,8 @@ from typing import Any
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+#: entries per block of a finiteness check: its boolean temporaries are this size, not the data's
+CHECK_BLOCK = 1 << 18
 #: the largest count (steps, epochs, rows seen) a saved state may hold: exact in a float64
 MAX_COUNT = 2**53
 
@@ -89,15 +91,13 @@ def check_array(name: str, A: Any, dtype: np.dtype, n_cols: int | None = None, w
         raise ValueError(f"{name} must have at least one row (got shape {A.shape})")
     if n_cols is not None and A.shape[1] != n_cols:
         raise ValueError(f"{name} has {A.shape[1]} {what} but the network expects {n_cols}")
-    if A.dtype.kind == "f" and not np.isfinite(A).all():
-        bad = np.argwhere(~np.isfinite(A))[0]
-        raise ValueError(f"{name} must be finite (got {A[tuple(bad)]} at row {bad[0]}, column {bad[1]})")
+    if A.dtype.kind == "f" and (bad := first_non_finite(A)) is not None:
+        raise ValueError(f"{name} must be finite (got {A[bad]} at row {bad[0]}, column {bad[1]})")
     with np.errstate(over="ignore"):
         cast = np.ascontiguousarray(A, dtype=dtype)
-    if cast.dtype != A.dtype and not np.isfinite(cast).all():  # beyond the range of dtype (float64 into float32)
-        bad = np.argwhere(~np.isfinite(cast))[0]
+    if cast.dtype != A.dtype and (bad := first_non_finite(cast)) is not None:  # beyond dtype's range (float64 into float32)
         raise ValueError(
-            f"{name} must fit in {np.dtype(dtype).name} (got {A[tuple(bad)]} at row {bad[0]}, column {bad[1]}; "
+            f"{name} must fit in {np.dtype(dtype).name} (got {A[bad]} at row {bad[0]}, column {bad[1]}; "
             f"the largest is {np.finfo(dtype).max:.3g})"
         )
     return cast
@@ -128,9 +128,8 @@ def check_sample_weight(sample_weight: Any, n: int, dtype: np.dtype) -> np.ndarr
     if w.ndim != 1 or w.shape[0] != n:
         raise ValueError(f"sample_weight must have shape ({n},), one weight per row (got {w.shape})")
     w = w.astype(np.float64)  # checked before the cast to dtype, which may overflow
-    bad = np.flatnonzero(~np.isfinite(w) | (w < 0))
-    if bad.size:
-        raise ValueError(f"sample_weight must be finite and >= 0 (got {w[bad[0]]} at row {bad[0]})")
+    if (bad := first_non_finite(w, non_negative=True)) is not None:
+        raise ValueError(f"sample_weight must be finite and >= 0 (got {w[bad]} at row {bad[0]})")
     with np.errstate(over="ignore"):
         cast = w.astype(dtype)
         total, exact = cast.sum(), w.sum()
@@ -169,12 +168,30 @@ def check_finite_array(name: str, a: Any, non_negative: bool = False) -> np.ndar
     """A float array with finite entries (and ≥ 0 with ``non_negative``), as it is."""
     if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
         raise TypeError(f"{name} must be a float array (got {type(a).__name__} {getattr(a, 'dtype', '')})".rstrip())
-    bad = ~np.isfinite(a) | (a < 0) if non_negative else ~np.isfinite(a)
-    if bad.any():
-        where = tuple(int(i) for i in np.argwhere(bad)[0])
+    if (where := first_non_finite(a, non_negative)) is not None:
         rule = "finite and >= 0" if non_negative else "finite"
         raise ValueError(f"{name} must be {rule} (got {a[where]} at index {where})")
     return a
+
+
+def first_non_finite(a: np.ndarray, non_negative: bool = False) -> tuple[int, ...] | None:
+    """The index of the first entry of the float array ``a`` (in C order) that is inf or NaN (or
+    < 0 with ``non_negative``), else None. Checked a block of rows at a time: the boolean
+    temporaries hold about CHECK_BLOCK entries, whatever the size of ``a``."""
+    if a.ndim == 0:
+        return None if np.isfinite(a) and not (non_negative and a < 0) else ()
+    rows = max(1, CHECK_BLOCK // max(1, math.prod(a.shape[1:])))
+    ok = np.empty((min(rows, a.shape[0]), *a.shape[1:]), bool)
+    positive = np.empty_like(ok) if non_negative else None
+    for start in range(0, a.shape[0], rows):
+        block = a[start : start + rows]
+        good = np.isfinite(block, out=ok[: block.shape[0]])
+        if non_negative:
+            good &= np.greater_equal(block, 0, out=positive[: block.shape[0]])
+        if not good.all():
+            where = np.argwhere(~good)[0]
+            return (start + int(where[0]), *(int(i) for i in where[1:]))
+    return None
 
 
 def _short(value: Any) -> str:

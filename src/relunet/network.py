@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from ._memory import require_memory, sizes_text
 from ._validation import check_array, check_dtype, check_hidden_activation, check_sample_weight, check_sizes, check_targets
 from .activations import Activation, get_activation
 from .costs import Cost, get_cost, row_weights
@@ -246,8 +247,10 @@ class Network:
         self.inits = _initializers(init, self.L)
 
     def _allocate(self) -> None:
-        """θ and its views W[k], b[k]."""
+        """θ and its views W[k], b[k]; refused before allocating when θ cannot fit in memory."""
         self.layout = Layout(self.sizes, self.bias)
+        require_memory(f"a network of sizes {sizes_text(self.sizes)} in {self.dtype.name}",
+                       self.layout.size * self.dtype.itemsize, f" for its {self.layout.size:,} parameters")
         self.theta = np.empty(self.layout.size, self.dtype)
         self.W, self.b = self.layout.split(self.theta)
 

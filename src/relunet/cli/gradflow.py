@@ -91,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     from .._files import finish_run, read_manifest
     from ..gradflow import report as rp
     from ..gradflow.presets import run_preset
-    from ..gradflow.sweep import Sweep, run_sweep
+    from ..gradflow.sweep import Sweep, require_memory_for, run_sweep
 
     if args.seed < 0:
         raise CLIError(f"--seed must be a non-negative int (got {args.seed})")
@@ -119,6 +119,8 @@ def run(args: argparse.Namespace) -> int:
         batch=args.batch, input_dim=args.input_dim,
     )
     configs = sweep.configs()  # bad names fail here, before any work
+    if args.scheduler is None:
+        require_memory_for(configs, args.jobs)
     print(f"relunet gradflow: {len(configs)} configurations × {args.nets} networks → {args.out}", flush=True)
     res = run_sweep(configs, seed=args.seed, n_jobs=args.jobs, scheduler=args.scheduler)
     os.makedirs(args.out, exist_ok=True)

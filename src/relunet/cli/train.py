@@ -203,6 +203,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from ..network import Network
     from ..training import ProgressCallback, fit
+    from ..training.memory import fit_memory
 
     # ------------------------------------------------------------ check everything first
     if args.dataset is not None and args.task is not None:
@@ -284,8 +285,11 @@ def run(args: argparse.Namespace) -> int:
 
         m_L, output, cost = int(classes.size), "softmax", "cross_entropy"
 
+    sizes = [Xs.shape[1], *args.hidden, m_L]
+    fit_memory(sizes, len(fit_idx), args.batch_size, optimizer, args.dtype, not args.no_bias, n_val=len(val_idx),
+               keep_best=args.patience > 0).require(parameters_allocated=False)
     net = Network(
-        [Xs.shape[1], *args.hidden, m_L],
+        sizes,
         activation=activation,
         output_activation=output,
         cost=cost,

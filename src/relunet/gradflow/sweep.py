@@ -32,10 +32,12 @@ from typing import Any
 
 import numpy as np
 
+from .._memory import gib, require_memory, sizes_text
 from .._validation import check_hidden_activation, check_positive_int, check_real, check_step_at_zero
 from ..activations import get_activation
 from ..initializers import Initializer, Normal, Orthogonal, get_initializer
 from ..network import Network
+from ..recompute import step_memory
 from .scaled import _lse
 from .stats import LayerStats, aggregate, measure
 from .depth import critical_sigma_w2, depth_scales
@@ -165,6 +167,13 @@ class Config:
     def q1(self) -> float:
         """Mean-field q_1 = σ_w²(input) · E[x²] + σ_b² with E[x²] = 1 for x ~ N(0, I)."""
         return self.sigma_w2_input + self.sigma_b2
+
+    @property
+    def memory(self) -> int:
+        """Bytes one network's measurement holds at most: θ, ∂C/∂θ and a pass's z, r and errors
+        on the batch in float64, and again in each other dtype of ``limit_dtypes``."""
+        dtypes = dict.fromkeys(("float64", *self.limit_dtypes))
+        return sum(step_memory(self.sizes, self.batch, d, self.bias).total for d in dtypes)
 
     @property
     def label(self) -> str:
@@ -635,6 +644,8 @@ def run_sweep(
         units = [(ci, list(range(c.nets))) for ci, c in enumerate(configs)]
     else:
         units = _chunks(configs, jobs)
+    if scheduler is None:  # a cluster's memory is its workers', not this machine's
+        require_memory_for(configs, 1 if len(units) == 1 else jobs)
     out, executor = run_calls([(_run_chunk, (configs[ci], idx, seed)) for ci, idx in units],
                               n_jobs=1 if len(units) == 1 else jobs, scheduler=scheduler)
     per_config: list[list[TaskResult]] = [[] for _ in configs]
@@ -646,6 +657,19 @@ def run_sweep(
         results.append(summarize(cfg, tasks, ci))
     return SweepResult(results=results, seed=seed, executor=executor,
                        seconds=time.perf_counter() - t0, n_tasks=n_tasks)
+
+
+def require_memory_for(configs: Sequence[Config], n_jobs: int | None = None) -> None:
+    """ValueError when the largest network of ``configs``, measured on as many worker processes at
+    once as ``n_jobs`` allows (see :func:`run_sweep`), would need more memory than is available."""
+    workers = min(_check_jobs(n_jobs), sum(c.nets for c in configs))
+    big = max(configs, key=lambda c: c.memory)
+    what = f"measuring the sweep's largest network (sizes {sizes_text(big.sizes)}, a batch of {big.batch} rows)"
+    if workers == 1:
+        require_memory(what, big.memory)
+    else:
+        require_memory(f"{what} on {workers} worker processes at once", workers * big.memory,
+                       f" ({gib(big.memory)} each; fewer workers need less)")
 
 
 def run_calls(calls: Sequence[tuple[Any, tuple]], n_jobs: int | None = None, scheduler: Any = None) -> tuple[list, str]:

@@ -27,8 +27,11 @@ def _skops_io():
 
 
 def save(obj: Any, path: str | os.PathLike) -> None:
-    """Write ``obj`` (a fitted estimator, a Pipeline, …) to ``path`` in the skops format."""
-    _skops_io().dump(obj, os.fspath(path))
+    """Write ``obj`` (a fitted estimator, a Pipeline, …) to ``path`` in the skops format,
+    atomically (see :func:`relunet._files.atomic_write`)."""
+    from .._files import atomic_write
+
+    atomic_write(os.fspath(path), _skops_io().dumps(obj))
 
 
 def load(path: str | os.PathLike) -> Any:

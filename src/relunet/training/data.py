@@ -31,7 +31,9 @@ def split_rng(seed: int) -> np.random.Generator:
 
 
 def validation_split(net, X, Y, w, validation_data, validation_fraction, seed):
-    """(X_train, Y_train, w_train, X_val, Y_val, w_val); the val arrays are None without validation."""
+    """(train, X_val, Y_val, w_val): ``train`` the sorted indices of the training rows (None: all
+    of them), the val arrays None without validation. The training rows are not copied here:
+    :class:`Epochs` gathers them."""
     if validation_data is not None and validation_fraction is not None:
         raise ValueError("give validation_data or validation_fraction, not both")
     if validation_data is not None:
@@ -42,9 +44,9 @@ def validation_split(net, X, Y, w, validation_data, validation_fraction, seed):
             Xv, Yv, wv = net.check_XY(Xv, Yv, wv)
         except (ValueError, TypeError) as exc:
             raise type(exc)(f"validation_data: {exc}") from None
-        return X, Y, w, Xv, Yv, wv
+        return None, Xv, Yv, wv
     if validation_fraction is None:
-        return X, Y, w, None, None, None
+        return None, None, None, None
     if isinstance(validation_fraction, bool) or not isinstance(validation_fraction, (float, int, np.floating)):
         raise TypeError(f"validation_fraction must be a number in (0, 1) (got {validation_fraction!r})")
     if not 0.0 < float(validation_fraction) < 1.0:
@@ -58,27 +60,29 @@ def validation_split(net, X, Y, w, validation_data, validation_fraction, seed):
         )
     order = split_rng(seed).permutation(n)
     val, train = np.sort(order[:n_val]), np.sort(order[n_val:])
-    w_tr = None if w is None else w[train]
-    w_val = None if w is None else w[val]
-    if w_tr is not None and w_tr.sum() <= 0:
+    if w is not None and w[train].sum() <= 0:
         raise ValueError("sample_weight of the training rows must have a positive sum")
-    if w_val is not None and w_val.sum() <= 0:
+    if w is not None and w[val].sum() <= 0:
         raise ValueError("sample_weight of the validation rows must have a positive sum")
-    return X[train], Y[train], w_tr, X[val], Y[val], w_val
+    return train, X[val], Y[val], None if w is None else w[val]
 
 
 class Epochs:
-    """The training rows, permuted per epoch into buffers kept for the whole fit, cut into batches
-    of ``batch_size`` rows (the last may be smaller)."""
+    """The training rows X[train] (all rows when ``train`` is None), permuted per epoch into
+    buffers kept for the whole fit, cut into batches of ``batch_size`` rows (the last may be
+    smaller). Epoch e's rows are X[train][perm] with perm = epoch_rng(seed, e).permutation(n),
+    gathered from X in one pass, X[train] never formed."""
 
-    def __init__(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, batch_size: int,
-                 shuffle: bool, seed: int | None) -> None:
-        self.X, self.Y, self.w, self.shuffle, self.seed = X, Y, w, shuffle, seed
-        self.n = X.shape[0]
+    def __init__(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, train: np.ndarray | None,
+                 batch_size: int, shuffle: bool, seed: int | None) -> None:
+        self.X, self.Y, self.w, self.train, self.shuffle, self.seed = X, Y, w, train, shuffle, seed
+        self.n = X.shape[0] if train is None else train.shape[0]
         self.batch_size = min(batch_size, self.n)
         if shuffle:
-            self.Xs, self.Ys = np.empty_like(X), np.empty_like(Y)
-            self.ws = None if w is None else np.empty_like(w)
+            self.Xs, self.Ys = np.empty((self.n, *X.shape[1:]), X.dtype), np.empty((self.n, *Y.shape[1:]), Y.dtype)
+            self.ws = None if w is None else np.empty(self.n, w.dtype)
+        elif train is not None:
+            self.Xs, self.Ys, self.ws = X[train], Y[train], None if w is None else w[train]
         else:
             self.Xs, self.Ys, self.ws = X, Y, w
 
@@ -86,10 +90,13 @@ class Epochs:
         """(batch index, X_B, Y_B, w_B or None) for every batch of the epoch."""
         if self.shuffle:
             perm = epoch_rng(self.seed, epoch).permutation(self.n)
-            np.take(self.X, perm, axis=0, out=self.Xs)
-            np.take(self.Y, perm, axis=0, out=self.Ys)
+            rows = perm if self.train is None else self.train[perm]
+            # rows index X in range, so "clip" never clips; unlike "raise" it writes into out directly
+            # instead of through a temporary of out's size
+            np.take(self.X, rows, axis=0, out=self.Xs, mode="clip")
+            np.take(self.Y, rows, axis=0, out=self.Ys, mode="clip")
             if self.w is not None:
-                np.take(self.w, perm, axis=0, out=self.ws)
+                np.take(self.w, rows, axis=0, out=self.ws, mode="clip")
         bs = self.batch_size
         for batch, i in enumerate(range(0, self.n, bs)):
             yield batch, self.Xs[i : i + bs], self.Ys[i : i + bs], None if self.ws is None else self.ws[i : i + bs]

@@ -23,6 +23,7 @@ from ..optimizers import Adam, Optimizer, get_optimizer
 from .callbacks import Hooks
 from .data import Epochs, draw_seed, validation_split
 from .guard import DivergenceError, Diverged, Guard
+from .memory import fit_memory
 from .records import EpochInfo, History, StepInfo
 from .step import train_step
 
@@ -79,7 +80,8 @@ def fit(
     update) or an update makes a parameter non-finite (the update is undone), leaving the network
     and the optimizer exactly as after the last good step. numpy's overflow/invalid warnings are
     silenced inside the loop, since that check is explicit. A network whose parameters are not
-    finite to begin with is refused.
+    finite to begin with is refused, and so is a fit whose buffers (gradient, optimizer state,
+    batch, epoch and validation arrays) would need more memory than is available.
     """
     if not isinstance(net, Network):
         raise TypeError(f"net must be a relunet Network (got {type(net).__name__})")
@@ -97,14 +99,19 @@ def fit(
     if seed is None and (shuffle or validation_fraction is not None):
         seed = draw_seed()
     X, Y, w = net.check_XY(X, Y, sample_weight)
-    X, Y, w, Xv, Yv, wv = validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
-    data = Epochs(X, Y, w, X.shape[0] if batch_size is None else batch_size, shuffle, seed)
+    train, Xv, Yv, wv = validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
+    n = X.shape[0] if train is None else train.shape[0]
+    batch_size = n if batch_size is None else batch_size
+    keep_best = early_stopping and restore_best
+    fit_memory(net.sizes, n, batch_size, optimizer, net.dtype, net.bias, shuffle, 0 if Xv is None else Xv.shape[0],
+               subset=train is not None, keep_best=keep_best).require(parameters_allocated=True)
+    data = Epochs(X, Y, w, train, batch_size, shuffle, seed)
 
     plan = _fast.plan(net, optimizer, data.batch_size)
     engine = _fast.Engine(net, plan, observed=bool(hooks.step))
     guard = Guard(net, optimizer, engine.sum_of_squares)
     history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed, plan=str(plan))
-    best_theta = np.empty_like(net.theta) if early_stopping and restore_best else None
+    best_theta = np.empty_like(net.theta) if keep_best else None
     best, bad_epochs, step, stop_reason = math.inf, 0, 0, None
     t_start = time.perf_counter()
     for hook in hooks.begin:
