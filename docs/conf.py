@@ -23,7 +23,7 @@ release = version = relunet.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
-    "sphinx.ext.napoleon",
+    "numpydoc",
     "sphinx.ext.mathjax",
     "myst_parser",
     "sphinx_gallery.gen_gallery",
@@ -34,11 +34,7 @@ source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build"]
 root_doc = "index"
 
-# The docstrings are plain prose with an occasional numpydoc "Parameters" block, so napoleon
-# (lenient about free-form text) reads them, numpy sections only.
-napoleon_google_docstring = False
-napoleon_numpy_docstring = True
-napoleon_use_rtype = False
+# The docstrings are plain prose (rendered by plain_docstrings) or numpydoc sections (by numpydoc).
 
 autosummary_generate = True
 autosummary_imported_members = True
@@ -52,6 +48,10 @@ autodoc_typehints = "description"
 autodoc_typehints_description_target = "documented"
 autodoc_member_order = "bysource"
 autodoc_inherit_docstrings = False
+
+# numpydoc renders the Parameters/Returns sections; members are listed by autosummary, not by it
+numpydoc_show_class_members = False
+numpydoc_xref_param_type = False
 
 myst_enable_extensions = ["dollarmath", "colon_fence"]
 myst_heading_anchors = 3

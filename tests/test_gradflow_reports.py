@@ -190,3 +190,42 @@ def test_nielsen_report_puts_the_ratio_beside_his(tmp_path):
     for r in rows:
         assert f"{float(r['nielsen_ratio_step_499']):.1f}×" in table and f"{float(r['trained_ratio_step_4']):.1f}×" in table
     assert re.search(r"full-batch\s+gradient descent", res.report) and "Differences from his run" in res.report
+
+
+# ----------------------------------------------------------------------------- one style
+def test_every_figure_is_drawn_in_one_style():
+    """Every figure relunet writes comes from one factory and one finishing step: constrained
+    layout, both axes labelled, the light grid and the same legend type size."""
+    from types import SimpleNamespace
+
+    from relunet import plotting
+    from relunet.cli.deep import log_G_figure, loss_figure
+    from relunet.gradflow import plots
+
+    res = run_sweep([Config("relu", "he", depth=d, width=8, nets=2, limit_dtypes=()) for d in (2, 4)],
+                    n_jobs=1)
+    rec = SimpleNamespace(epochs=[1, 2, 3], log_speed=np.log([[1.0, 2.0], [1.5, 2.5], [2.0, 3.0]]))
+    tracker = SimpleNamespace(steps=[0, 1, 2], loss=[1.0, 0.5, 0.2], log_G=[[0.0, -1.0, -2.0], [0.0, -0.5, -1.0]])
+    runs = [SimpleNamespace(name="tat", tracker=tracker)]
+    figures = {
+        "loss curve": plotting.plot_loss_curve([1.0, 0.5, 0.25], [1.1, 0.6, 0.4]),
+        "predictions": plotting.plot_predictions([1.0, 2.0, 3.0], [1.1, 1.9, 3.2], label="net"),
+        "layer profile": plots.plot_layer_profile(res),
+        "ln ratio vs depth": plots.plot_log_ratio_vs_depth(res),
+        "dead vs depth": plots.plot_dead_vs_depth(res),
+        "spectra": plots.plot_jacobian_spectra({"relu": np.log(np.array([1.0, 0.5, 0.1]))}),
+        "speed": plots.plot_training_speed(rec),
+        "losses": plots.plot_losses({"a": [1.0, 0.1], "b": [1.0, 0.5]}),
+        "deep loss": loss_figure(runs, "t"),
+        "deep ln G": log_G_figure(runs, "t"),
+    }
+    for name, fig in figures.items():
+        assert type(fig.get_layout_engine()).__name__ == "ConstrainedLayoutEngine", name
+        main_axes = [ax for ax in fig.axes if ax.get_label() != "<colorbar>"]
+        assert main_axes[-1].get_xlabel() and all(ax.get_ylabel() for ax in main_axes), name
+        for ax in main_axes:
+            assert any(line.get_visible() for line in ax.get_xgridlines()), name
+            legend = ax.get_legend()
+            if legend is not None:
+                size = legend.get_texts()[0].get_fontsize()
+                assert size == pytest.approx(figures["losses"].axes[0].get_legend().get_texts()[0].get_fontsize()), name

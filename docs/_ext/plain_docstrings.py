@@ -1,6 +1,6 @@
 """Render relunet's docstrings, which are laid out for ``help()``, faithfully in Sphinx.
 
-A docstring with numpydoc section headers (a title underlined by dashes) is left to napoleon.
+A docstring with numpydoc section headers (a title underlined by dashes) is left to numpydoc.
 In every other docstring, a paragraph whose lines are aligned by hand (a hanging indent, or
 columns separated by runs of spaces) is shown as preformatted text, as ``help()`` shows it, with
 inline markup reduced to its text; prose paragraphs stay reStructuredText, their ``|`` escaped
@@ -16,13 +16,18 @@ _LITERAL = re.compile(r"``([^`]+)``")
 
 
 def setup(app):
-    app.connect("autodoc-process-docstring", plain_docstring, priority=400)  # before napoleon
+    app.connect("autodoc-process-docstring", plain_docstring, priority=400)  # before numpydoc
     return {"parallel_read_safe": True}
 
 
 def plain_docstring(app, what, name, obj, options, lines):
-    if any(_SECTION_RULE.match(line) for line in lines):
-        return
+    if not any(_SECTION_RULE.match(line) for line in lines):
+        _plain(lines)
+    if lines and lines[-1].strip():
+        lines.append("")  # numpydoc appends a comment to a module's docstring: it needs a blank line
+
+
+def _plain(lines):
     out = []
     for paragraph in _paragraphs(lines):
         if out:

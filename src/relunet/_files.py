@@ -127,6 +127,8 @@ def atomic_write(path: str, data: bytes) -> None:
 # ----------------------------------------------------------------------------- run folders
 #: the manifest of a run folder, written last: the files of one complete run and their SHA-256
 MANIFEST = "run.json"
+#: while a run is being published: the names of every earlier run's files, for the next run to remove
+_EARLIER = ".run.json.earlier"
 _STAGING = ".staging-"
 
 
@@ -140,11 +142,11 @@ def _sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def read_manifest(folder: str) -> dict[str, str] | None:
+def read_manifest(folder: str, name: str = MANIFEST) -> dict[str, str] | None:
     """{file name: SHA-256} of the folder's last complete run, or None if it has no manifest."""
     import json
 
-    path = os.path.join(folder, MANIFEST)
+    path = os.path.join(folder, name)
     try:
         with open(path, encoding="utf-8") as f:
             files = json.load(f)["files"]
@@ -158,12 +160,13 @@ def read_manifest(folder: str) -> dict[str, str] | None:
 
 
 def finish_run(folder: str, names: list[str], previous: dict[str, str] | None) -> list[str]:
-    """Remove the files of the previous run (``previous``, its manifest) that this run did not
-    write, then write this run's manifest last. Returns the names removed."""
+    """Remove the files of earlier runs (``previous``, and those an interrupted publish recorded)
+    that this run did not write, then write this run's manifest last. Returns the names removed."""
     import json
 
+    earlier = set(previous or ()) | set(read_manifest(folder, _EARLIER) or ())
     removed = []
-    for name in sorted(set(previous or ()) - set(names) - {MANIFEST}):
+    for name in sorted(earlier - set(names) - {MANIFEST}):
         if os.path.basename(name) != name:  # a manifest names files of this folder only
             continue
         try:
@@ -173,15 +176,35 @@ def finish_run(folder: str, names: list[str], previous: dict[str, str] | None) -
             pass
     digest = {name: _sha256(os.path.join(folder, name)) for name in sorted(names)}
     atomic_write(os.path.join(folder, MANIFEST), json.dumps({"files": digest}, indent=1).encode("utf-8"))
+    try:
+        os.unlink(os.path.join(folder, _EARLIER))
+    except FileNotFoundError:
+        pass
     return removed
+
+
+def _retire_manifest(folder: str) -> None:
+    """Before a run's files are renamed into place: record every earlier run's file names in
+    .run.json.earlier (so that a run after a crash still knows what to remove), then remove the
+    manifest, from which moment readers refuse the folder until the new manifest is written."""
+    import json
+
+    earlier = {**(read_manifest(folder, _EARLIER) or {}), **(read_manifest(folder) or {})}
+    if earlier:
+        atomic_write(os.path.join(folder, _EARLIER), json.dumps({"files": earlier}, indent=1).encode("utf-8"))
+    try:
+        os.unlink(os.path.join(folder, MANIFEST))
+    except FileNotFoundError:
+        pass
 
 
 def publish_run(folder: str, write) -> tuple[list[str], list[str]]:
     """Run ``write(stage)`` in a fresh staging folder inside ``folder``, then publish what it wrote
-    as one run: the old manifest goes first (from then on the folder holds no complete run), the new
-    files are renamed into place, the previous run's other files are removed, and the new manifest
-    is written last. A crash at any point leaves either the old complete run or no manifest, which
-    :func:`check_complete` refuses; staging folders of dead processes are removed on the next call.
+    as one run: the old manifest goes first (its names kept in .run.json.earlier; from then on the
+    folder holds no complete run), the new files are renamed into place, the earlier runs' other
+    files are removed, and the new manifest is written last. A crash at any point leaves either the
+    old complete run or no manifest, which :func:`check_complete` refuses; the next call removes
+    dead processes' staging folders and every file an earlier run wrote that it does not write.
     Returns (names written, names removed)."""
     import shutil
     import tempfile
@@ -194,10 +217,7 @@ def publish_run(folder: str, write) -> tuple[list[str], list[str]]:
         write(stage)
         names = sorted(os.listdir(stage))
         previous = read_manifest(folder)
-        try:
-            os.unlink(os.path.join(folder, MANIFEST))
-        except FileNotFoundError:
-            pass
+        _retire_manifest(folder)
         for name in names:
             os.replace(os.path.join(stage, name), os.path.join(folder, name))
     except BaseException:
@@ -233,7 +253,7 @@ def check_complete(path: str) -> None:
     folder, name = os.path.split(os.path.abspath(path))
     manifest = read_manifest(folder)
     if manifest is None:
-        if any(e.startswith(_STAGING) for e in os.listdir(folder)):
+        if any(e.startswith(_STAGING) or e == _EARLIER for e in os.listdir(folder)):
             raise ValueError(f"{folder} holds no complete run (no {MANIFEST}: a run was interrupted while publishing)")
         return
     if name in manifest and _sha256(path) != manifest[name]:

@@ -17,13 +17,29 @@ import numpy as np
 __all__ = ["plot_loss_curve", "plot_predictions", "save_figure"]
 
 
-def _figure(ax: Any = None, figsize: tuple[float, float] = (6.0, 4.0)):
+#: the one look of every relunet figure: its size, the light grid, the legend's type size, the dpi
+FIGSIZE, GRID_ALPHA, LEGEND_FONTSIZE, DPI = (6.4, 4.2), 0.3, "small", 120
+
+
+def _figure(ax: Any = None, figsize: tuple[float, float] = FIGSIZE):
+    """(figure, axes): ``ax``'s own, or a new constrained-layout Figure of ``figsize`` inches."""
     if ax is not None:
         return ax.figure, ax
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, legend: bool, which: str = "major"):
+    """Axis labels, the title, a legend when there are labelled curves and a light grid; returns fig."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    if legend:
+        ax.legend(fontsize=LEGEND_FONTSIZE)
+    ax.grid(True, which=which, alpha=GRID_ALPHA)
+    return fig
 
 
 def _curve(name: str, values: Any) -> np.ndarray | None:
@@ -76,12 +92,7 @@ def plot_loss_curve(
     from matplotlib.ticker import MaxNLocator
 
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title or "loss per epoch")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return fig
+    return _finish(fig, ax, "epoch", ylabel, title or "loss per epoch", legend=True)
 
 
 def plot_predictions(
@@ -112,16 +123,11 @@ def plot_predictions(
     ax.plot([lo, hi], [lo, hi], color="0.5", linewidth=1, linestyle="--", label="ŷ = y")
     for name, p in preds.items():
         ax.scatter(t, p, s=12, alpha=0.6, label=name)
-    ax.set_xlabel("true y")
-    ax.set_ylabel("predicted ŷ")
     ax.set_aspect("equal", adjustable="datalim")
-    ax.set_title(title or "predicted vs true")
-    ax.grid(True, alpha=0.3)
-    ax.legend()
-    return fig
+    return _finish(fig, ax, "true y", "predicted ŷ", title or "predicted vs true", legend=True)
 
 
-def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> str:
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = DPI) -> str:
     """Write ``fig`` to ``path`` (format from the extension) through a temporary file in the same
     folder, renamed into place only once complete; returns the path."""
     from ._files import atomic_write

@@ -390,32 +390,27 @@ def report_text(runs: list[Run], base: Run, split: Split, args, steps: int, batc
 
 # ---------------------------------------------------------------------------- figures
 def loss_figure(runs: list[Run], title: str):
-    from matplotlib.figure import Figure
+    from ..plotting import _figure, _finish
 
-    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _figure(figsize=(7.0, 4.5))
     for r in runs:
         if r.tracker.loss:
             ax.plot(r.tracker.steps, r.tracker.loss, label=r.name, linewidth=1.0)
     ax.set_yscale("log")
-    ax.set(xlabel="step", ylabel="training loss C (standardised targets)", title=title)
-    ax.legend(fontsize="small")
-    return fig
+    return _finish(fig, ax, "step", "training loss C (standardised targets)", title, legend=True, which="both")
 
 
 def log_G_figure(runs: list[Run], title: str):
-    from matplotlib.figure import Figure
+    from ..plotting import _figure, _finish
 
-    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _figure(figsize=(7.0, 4.5))
     for i, r in enumerate(runs):
         color = f"C{i % 10}"
         k = np.arange(1, len(r.tracker.log_G[0]))
         ax.plot(k, r.tracker.log_G[0][1:], color=color, linestyle="--", linewidth=0.8)
         ax.plot(k, r.tracker.log_G[-1][1:], color=color, linewidth=1.0, label=r.name)
-    ax.set(xlabel="layer k", ylabel="ln G_k = ln mean (∂C/∂z_k)²", title=title + " (dashed: init, solid: end)")
-    ax.legend(fontsize="small")
-    return fig
+    return _finish(fig, ax, "hidden layer k", "ln G_k = ln mean (∂C/∂z_k)² (nats)",
+                   title + " (dashed: init, solid: end)", legend=True)
 
 
 # ---------------------------------------------------------------------------- writing
@@ -532,19 +527,17 @@ def run_preset(args, split: Split, out: str) -> int:
 
 
 def table_figure(table: list[Run], base: Run, recipes, depths):
-    from matplotlib.figure import Figure
+    from ..plotting import _figure, _finish
 
-    fig = Figure(figsize=(7.0, 4.5), layout="constrained")
-    ax = fig.add_subplot()
+    fig, ax = _figure(figsize=(7.0, 4.5))
     for recipe in recipes:
         runs = [next(x for x in table if x.name == recipe and x.depth == D) for D in depths]
         ax.plot(depths, [r.test_rel for r in runs], marker="o", label=recipe)
     ax.axhline(base.test_rel, color="0.4", linestyle=":", label="shallow baseline")
     ax.set_xscale("log")
     ax.set_yscale("log")
-    ax.set(xlabel="hidden layers", ylabel="test rel-MSE", title="plain deep nets by recipe")
-    ax.legend(fontsize="small")
-    return fig
+    return _finish(fig, ax, "hidden layers L", "test rel-MSE = MSE / Var(y_test)", "plain deep nets by recipe",
+                   legend=True, which="both")
 
 
 # ---------------------------------------------------------------------------- run

@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
           "target standardised on the training rows")
 
     # ------------------------------------------------------------ plots and results.json
-    from ..plotting import plot_loss_curve, plot_predictions, save_figure
+    from ..plotting import LEGEND_FONTSIZE, plot_loss_curve, plot_predictions, save_figure
     from .._files import publish_run
 
     curves = first["curves"]
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
                 line.set_label("test rows (measured, not used)")
         for coll in list(ax.collections):
             coll.remove()  # no "best epoch" marker: nothing is selected on the test rows
-        ax.legend()
+        ax.legend(fontsize=LEGEND_FONTSIZE)
         save_figure(fig, os.path.join(stage, "loss_curve.png"))
         fig = plot_predictions(first["y_test"], shown, title=f"diabetes test rows ({n_te}): predicted vs true")
         save_figure(fig, os.path.join(stage, "predicted_vs_true.png"))

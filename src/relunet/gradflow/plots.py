@@ -22,6 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..plotting import _figure, _finish
+
 __all__ = [
     "plot_layer_profile",
     "plot_log_ratio_vs_depth",
@@ -31,27 +33,6 @@ __all__ = [
     "plot_losses",
     "plot_phase_diagram",
 ]
-
-
-def _figure(ax: Any = None, figsize: tuple[float, float] = (6.4, 4.2)):
-    if ax is not None:
-        return ax.figure, ax
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=figsize, layout="constrained")
-    return fig, fig.add_subplot()
-
-
-def _finish(fig: Any, ax: Any, xlabel: str, ylabel: str, title: str, legend: bool, which: str = "major",
-            fontsize: float = 7):
-    """Axis labels, the title, a legend when there are labelled curves and a light grid; returns fig."""
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    if legend:
-        ax.legend(fontsize=fontsize)
-    ax.grid(True, which=which, alpha=0.3)
-    return fig
 
 
 def _colors(n: int) -> list:
@@ -261,8 +242,7 @@ def plot_losses(curves: Mapping[str, Sequence[float]], ax: Any = None, title: st
         y = np.asarray(y, dtype=np.float64)
         ax.plot(np.arange(1, y.size + 1), y, color=color, lw=1.5, label=label)
     ax.set_yscale("log")
-    return _finish(fig, ax, "epoch", ylabel, title or "Training loss", legend=bool(curves), which="both",
-                   fontsize=8)
+    return _finish(fig, ax, "epoch", ylabel, title or "Training loss", legend=bool(curves), which="both")
 
 
 def plot_phase_diagram(diagram: Any, ax: Any = None, title: str | None = None):
