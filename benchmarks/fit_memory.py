@@ -89,7 +89,8 @@ def main(argv=None) -> int:
     results = []
     for case in args.cases:
         for method in METHODS:
-            cmd = [sys.executable, __file__, "--rows", str(args.rows), "--cols", str(args.cols), "--probe", case, method]
+            cmd = [sys.executable, __file__, "--rows", str(args.rows), "--cols", str(args.cols),
+                   "--probe", case, method]
             res = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=1800)
             r = json.loads(res.stdout.strip().splitlines()[-1])
             results.append(r)

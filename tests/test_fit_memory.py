@@ -176,7 +176,8 @@ def _save_estimator(path):
     save(ReLUNetRegressor(), path)
 
 
-@pytest.mark.parametrize("write", [lambda p: atomic_write(p, b"data"), _save_estimator], ids=["atomic_write", "sklearn"])
+@pytest.mark.parametrize("write", [lambda p: atomic_write(p, b"data"), _save_estimator],
+                         ids=["atomic_write", "sklearn"])
 def test_writing_onto_a_folder_names_it_and_leaves_nothing(write, tmp_path):
     folder = tmp_path / "adir"
     folder.mkdir()

@@ -95,7 +95,8 @@ def check_array(name: str, A: Any, dtype: np.dtype, n_cols: int | None = None, w
         raise ValueError(f"{name} must be finite (got {A[bad]} at row {bad[0]}, column {bad[1]})")
     with np.errstate(over="ignore"):
         cast = np.ascontiguousarray(A, dtype=dtype)
-    if cast.dtype != A.dtype and (bad := first_non_finite(cast)) is not None:  # beyond dtype's range (float64 into float32)
+    # beyond the range of dtype (float64 into float32)
+    if cast.dtype != A.dtype and (bad := first_non_finite(cast)) is not None:
         raise ValueError(
             f"{name} must fit in {np.dtype(dtype).name} (got {A[bad]} at row {bad[0]}, column {bad[1]}; "
             f"the largest is {np.finfo(dtype).max:.3g})"

@@ -5,8 +5,9 @@ One step on the rows B of a batch is equations (1)–(6) followed by the optimiz
     trace = forward(X_B);  C_B = cost(trace, Y_B);  g = backward(trace, Y_B);  opt.step(θ, g)
 
 In parts: ``loop`` (:func:`fit`), ``step`` (one step and the plan's engine), ``guard`` (divergence:
-the last good state kept and restored), ``records`` (History, StepInfo, EpochInfo), ``callbacks``
-and ``data`` (validation split, the per-epoch order of rows).
+the last good state kept and restored), ``records`` (History, StepInfo, EpochInfo), ``callbacks``,
+``data`` (validation split, the per-epoch order of rows) and ``memory`` (what a fit will need,
+refused beyond what is available).
 """
 
 from .callbacks import Callback, ProgressCallback, StopTraining

@@ -68,7 +68,8 @@ def fit_memory(sizes: Any, n: int, batch_size: int, optimizer: Any, dtype: Any =
     data = n * (row + 2 * 8) if shuffle else n * row if subset else 0  # + the permutation and its rows, int64
     states = len(getattr(optimizer, "state_names", ()))
     return FitMemory(
-        what=f"training a network of sizes {sizes_text(sizes)} in {np.dtype(dtype).name} on {n:,} rows in batches of {bs:,}",
+        what=f"training a network of sizes {sizes_text(sizes)} in {np.dtype(dtype).name} on {n:,} rows "
+             f"in batches of {bs:,}",
         parameters=P * item,
         gradient=2 * P * item,
         optimizer=2 * states * P * item,
