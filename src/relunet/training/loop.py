@@ -100,18 +100,13 @@ def fit(
         seed = draw_seed()
     X, Y, w = net.check_XY(X, Y, sample_weight)
     train, Xv, Yv, wv = validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
-    n = X.shape[0] if train is None else train.shape[0]
-    batch_size = n if batch_size is None else batch_size
-    keep_best = early_stopping and restore_best
-    fit_memory(net.sizes, n, batch_size, optimizer, net.dtype, net.bias, shuffle, 0 if Xv is None else Xv.shape[0],
-               subset=train is not None, keep_best=keep_best).require(parameters_allocated=True)
-    data = Epochs(X, Y, w, train, batch_size, shuffle, seed)
+    data = _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, early_stopping and restore_best)
 
     plan = _fast.plan(net, optimizer, data.batch_size)
     engine = _fast.Engine(net, plan, observed=bool(hooks.step))
     guard = Guard(net, optimizer, engine.sum_of_squares)
     history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed, plan=str(plan))
-    best_theta = np.empty_like(net.theta) if keep_best else None
+    best_theta = np.empty_like(net.theta) if early_stopping and restore_best else None
     best, bad_epochs, step, stop_reason = math.inf, 0, 0, None
     t_start = time.perf_counter()
     for hook in hooks.begin:
@@ -168,6 +163,16 @@ def fit(
     for hook in hooks.end:
         hook(history)
     return history
+
+
+def _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, keep_best) -> Epochs:
+    """The training rows' :class:`Epochs`, once the fit's buffers are known to fit in memory."""
+    n = X.shape[0] if train is None else train.shape[0]
+    batch_size = n if batch_size is None else batch_size
+    n_val = 0 if Xv is None else Xv.shape[0]
+    fit_memory(net.sizes, n, batch_size, optimizer, net.dtype, net.bias, shuffle, n_val, subset=train is not None,
+               keep_best=keep_best).require(parameters_allocated=True)
+    return Epochs(X, Y, w, train, batch_size, shuffle, seed)
 
 
 def _epoch_hooks(hooks, epoch, initial_epoch, epochs, train_loss, val_loss, lr, t_start, net, optimizer, history) -> bool:
