@@ -90,14 +90,18 @@ class Stopping:
         self.last: RunState | None = None
         self.theta_sha256: str | None = None
 
-    def observe(self, epoch: int, loss: float, tol: float, net: Any, optimizer: Any, keep_best: bool) -> None:
-        """Epoch ``epoch`` ended with monitored ``loss``; with ``keep_best`` a new best is copied."""
+    def observe(self, epoch: int, loss: float, tol: float, net: Any, optimizer: Any, keep_best: bool,
+                digest: bool) -> None:
+        """Epoch ``epoch`` ended with monitored ``loss``; with ``keep_best`` a new best is copied,
+        with ``digest`` θ's digest noted (see :meth:`mark`)."""
         self.last_epoch = epoch
         self.bad_epochs = 0 if loss < self.best_loss - tol else self.bad_epochs + 1
         if loss < self.best_loss:
             self.best_loss, self.best_epoch = loss, epoch
             if keep_best:
                 self.best = RunState.of(net, optimizer, reuse=self.best)
+        if digest:
+            self.mark(net)
 
     def keep_best(self, net: Any, optimizer: Any) -> bool:
         """Make sure the best epoch's state is at hand for restore_best: False when it is lost
@@ -128,6 +132,7 @@ class Stopping:
             self.best = None
             return False
         self.swap(net, optimizer)
+        self.mark(net)
         return True
 
     def mark(self, net: Any) -> None:

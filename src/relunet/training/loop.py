@@ -111,20 +111,13 @@ def fit(
     history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed)
     record, stopped = _record(net, optimizer, history.monitor, early_stopping, patience, restore_best)
     history.best_epoch, history.best_loss = _best(record)
-    if stopped:  # the run this call continues stopped early: nothing left to do
-        history.stopped_early, history.stop_reason, history.restored_best = True, "early_stopping", record.last is not None
-        for hook in hooks.begin:
-            hook(net, optimizer)
-        for hook in hooks.end:
-            hook(history)
-        return history
+    if stopped:
+        return _stopped(history, record, hooks, net, optimizer)
     initial_epoch = optimizer.epoch if initial_epoch is None else initial_epoch
     plan = _fast.plan(net, optimizer, data.batch_size)
     engine = _fast.Engine(net, plan, observed=bool(hooks.step))
     guard = Guard(net, optimizer, engine.sum_of_squares)
-    history.plan = str(plan)
-    keep_best = early_stopping and restore_best
-    step, stop_reason = 0, None
+    history.plan, keep_best, step, stop_reason = str(plan), early_stopping and restore_best, 0, None
     t_start = time.perf_counter()
     for hook in hooks.begin:
         hook(net, optimizer)
@@ -158,9 +151,7 @@ def fit(
             monitored = train_loss if val_loss is None else val_loss
             optimizer.end_epoch(data.n, monitored)
             history.record(epoch, train_loss, val_loss, lr, time.perf_counter() - t0, step)
-            record.observe(epoch, monitored, tol, net, optimizer, keep_best)
-            if early_stopping:
-                record.mark(net)
+            record.observe(epoch, monitored, tol, net, optimizer, keep_best, digest=early_stopping)
             history.best_epoch, history.best_loss = _best(record)
             if stop_reason is None and early_stopping and record.bad_epochs >= patience:
                 stop_reason = "early_stopping"
@@ -173,9 +164,7 @@ def fit(
                 break
 
     history.stopped_early, history.stop_reason = stop_reason is not None, stop_reason
-    if early_stopping and record.finish(net, optimizer):
-        record.mark(net)
-        history.restored_best = True
+    history.restored_best = early_stopping and record.finish(net, optimizer)
     for hook in hooks.end:
         hook(history)
     return history
@@ -200,6 +189,16 @@ def _record(net: Network, optimizer: Optimizer, monitor: str, early_stopping: bo
         record.best = None
     optimizer.stopping = record if early_stopping else None
     return record, False
+
+
+def _stopped(history: History, record: Stopping, hooks: Hooks, net: Network, optimizer: Optimizer) -> History:
+    """The History of a call that continues a run which has stopped early: no epoch is run."""
+    history.stopped_early, history.stop_reason, history.restored_best = True, "early_stopping", record.last is not None
+    for hook in hooks.begin:
+        hook(net, optimizer)
+    for hook in hooks.end:
+        hook(history)
+    return history
 
 
 def _best(record: Stopping) -> tuple[int | None, float | None]:
