@@ -17,7 +17,8 @@ import pytest
 
 SRC = Path(__file__).resolve().parent.parent / "src" / "relunet"
 
-CORE = {"_validation", "_memory", "activations", "costs", "initializers", "network", "optimizers", "schedules"}
+CORE = {"_validation", "_memory", "activations", "costs", "initializers", "network", "optimizers", "schedules",
+        "stopping"}
 EDGES = {"", "sklearn", "cli", "export", "__main__"}  # "" is the package itself, re-exporting for users; plotting serves the lab
 
 

@@ -21,11 +21,14 @@ LONG = settings(max_examples=3000, deadline=None, suppress_health_check=list(Hea
 
 
 def _small_checkpoint(tmp_path_factory):
-    """A small trained model with SGD momentum state and an ``extra`` record, as saved."""
+    """A small trained model with SGD momentum state, an early-stopping record that keeps the
+    last epoch's state (epoch 0, the best, is in place) and an ``extra`` record, as saved."""
     net = rn.Network([2, 2, 1], seed=0)
     opt = rn.SGD(lr=0.05, momentum=0.5, schedule=rn.Adaptive(patience=1))
     X = np.linspace(-1, 1, 8).reshape(4, 2)
-    rn.fit(net, X, X[:, :1] ** 2, optimizer=opt, epochs=2, batch_size=2, seed=0)
+    rn.fit(net, X, X[:, :1] ** 2, optimizer=opt, epochs=2, batch_size=2, seed=0,
+           validation_data=(X, -3 * X[:, :1] ** 2), early_stopping=True, patience=5)
+    assert opt.stopping.best_epoch == 0 and opt.stopping.last is not None
     path = tmp_path_factory.mktemp("fuzz") / "small.safetensors"
     rn.save(net, path, optimizer=opt, extra={"note": "ok", "scale": [1.5, 2]})
     return path.read_bytes()
@@ -43,11 +46,21 @@ def _put(folder, data, name="m.safetensors"):
     return path
 
 
+def _comparable(value):
+    """``value`` with every array as its bytes (and dtype, shape)."""
+    if isinstance(value, np.ndarray):
+        return value.dtype.str, value.shape, value.tobytes()
+    if isinstance(value, dict):
+        return {k: _comparable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_comparable(v) for v in value]
+    return value
+
+
 def _content(ck):
     """Everything a checkpoint holds, as comparable values."""
     opt = ck.optimizer
-    state = None if opt is None else (opt.state_dict()["scalars"], {k: [a.tobytes() for a in v] for k, v in opt.state_dict()["arrays"].items()},
-                                      opt.hyperparameters())
+    state = None if opt is None else (_comparable(opt.state_dict()), opt.hyperparameters())
     return (ck.net.config(), [p.tobytes() for p in ck.net.parameters()], state, json.dumps(ck.extra, sort_keys=True))
 
 

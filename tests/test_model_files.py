@@ -326,6 +326,112 @@ def test_a_non_finite_literal_in_extra_is_refused_on_load(tmp_path, literal):
     _refused(path, literal)
 
 
+# ---------------------------------------------------------------------------- 6. the early-stopping record
+def _with_record(tmp_path, name="rec.safetensors"):
+    """A saved checkpoint whose record keeps the last epoch's state (epoch 0, the best, in place)."""
+    X, Y = _data()
+    net, opt = rn.Network([3, 4, 2], seed=0), rn.Adam(lr=0.01)
+    rn.fit(net, X, Y, optimizer=opt, epochs=3, seed=0, validation_data=(X[:10], -3 * Y[:10]), early_stopping=True,
+           patience=5)
+    assert opt.stopping.best_epoch == 0 and opt.stopping.last_epoch == 2 and opt.stopping.last is not None
+    path = tmp_path / name
+    rn.save(net, path, optimizer=opt)
+    data = path.read_bytes()
+    (n,) = struct.unpack("<Q", data[:8])
+    meta = json.loads(json.loads(data[8 : 8 + n])["__metadata__"]["relunet"])
+    return dict(safetensors.numpy.load(data)), meta
+
+
+def test_the_record_and_the_state_it_keeps_are_saved_and_loaded_as_they_were(tmp_path):
+    _with_record(tmp_path)
+    ck = rn.load_checkpoint(tmp_path / "rec.safetensors")
+    X, Y = _data()
+    net, opt = rn.Network([3, 4, 2], seed=0), rn.Adam(lr=0.01)
+    rn.fit(net, X, Y, optimizer=opt, epochs=3, seed=0, validation_data=(X[:10], -3 * Y[:10]), early_stopping=True,
+           patience=5)
+    mine, theirs = opt.state_dict()["stopping"], ck.optimizer.state_dict()["stopping"]
+    assert {k: v for k, v in mine.items() if k != "last"} == {k: v for k, v in theirs.items() if k != "last"}
+    assert mine["last"]["theta"].tobytes() == theirs["last"]["theta"].tobytes()
+    assert mine["last"]["scalars"] == theirs["last"]["scalars"]
+    for name in ("m", "v"):
+        assert [a.tobytes() for a in mine["last"]["arrays"][name]] == [a.tobytes() for a in theirs["last"]["arrays"][name]]
+
+
+def _edit_record(*keys, value):
+    def edit(tensors, meta):
+        d = meta["stopping"]
+        for k in keys[:-1]:
+            d = d[k]
+        d[keys[-1]] = value
+
+    return edit
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (_edit_record("bad_epochs", value=-1), r"bad_epochs must be an int in \[0, 9007199254740992\] \(got -1\)"),
+        (_edit_record("bad_epochs", value=2**53 + 1), r"bad_epochs must be an int in \[0, "),
+        (_edit_record("bad_epochs", value=True), r"bad_epochs must be a non-negative int \(got True\)"),
+        (_edit_record("bad_epochs", value=1.0), r"bad_epochs must be a non-negative int \(got 1.0\)"),
+        (_edit_record("best_loss", value=None), "best_loss and best_epoch must both be None or both be set"),
+        (_edit_record("best_loss", value="0.5"), "best_loss must be a real number"),
+        (_edit_record("best_loss", value=1e309), "stopping.best_loss holds the non-finite literal Infinity"),
+        (_edit_record("best_epoch", value=7), r"best_epoch must be <= last_epoch \(got 7 > 2\)"),
+        (_edit_record("best_epoch", value=2), "keeps the last epoch's state only when its best epoch is an earlier one"),
+        (_edit_record("last_epoch", value=None), "without a last_epoch must have no best epoch"),
+        (_edit_record("monitor", value="loss"), r"monitor must be one of val_loss, train_loss \(got 'loss'\)"),
+        (_edit_record("theta_sha256", value="ABC"), "theta_sha256 must be 64 lowercase hex digits"),
+        (_edit_record("patience", value=3), "metadata 'stopping' must have keys"),
+        (_edit_record("last", "scalars", "t", value=-1), r"early-stopping record last: optimizer state t must be an int in"),
+        (_edit_record("last", "scalars", "lr", value=0), "early-stopping record last: optimizer state lr must be > 0"),
+        (lambda t, m: [m["stopping"]["last"].update(arrays=["m"])] + [t.pop(k) for k in list(t) if ".optimizer.v." in k],
+         r"early-stopping record last: Adam state arrays are \['m', 'v'\] \(got \['m'\]\)"),
+        (_edit_record("last", value=[]), "metadata 'stopping.last' must be null or have keys arrays, scalars"),
+        (lambda t, m: [m["stopping"].update(best=m["stopping"]["last"])]
+         + [t.update({k.replace(".last.", ".best."): t[k]}) for k in list(t) if k.startswith("stopping.last.")],
+         "keeps the best or the last epoch's state, not both"),
+        (lambda t, m: m.update(optimizer=None), "has an early-stopping record but no optimizer"),
+    ],
+)
+def test_a_bad_record_is_refused_on_load(tmp_path, edit, match):
+    tensors, meta = _with_record(tmp_path)
+    edit(tensors, meta)
+    if meta["optimizer"] is None:
+        tensors = {k: v for k, v in tensors.items() if not k.startswith("optimizer.")}
+    _refused(_signed(tmp_path / "bad.safetensors", tensors, meta), match)
+
+
+@pytest.mark.parametrize(
+    "edit, match",
+    [
+        (_poke("stopping.last.W.0", 0, np.nan), r"early-stopping record last theta must be finite \(got nan"),
+        (_poke("stopping.last.b.1", 1, np.inf), "early-stopping record last theta must be finite"),
+        (_poke("stopping.last.optimizer.v.1", 0, -1.0), r"early-stopping record last: optimizer state v\[1\] must be finite and >= 0"),
+        (lambda t: t.update({"stopping.last.W.1": t["stopping.last.W.1"][:1]}), "stopping.last.W.1 has shape"),
+        (lambda t: t.update({"stopping.last.b.0": t["stopping.last.b.0"].astype(np.float32)}), "stopping.last.b.0 has dtype float32"),
+        (lambda t: t.pop("stopping.last.optimizer.m.2"), r"is missing tensors \['stopping.last.optimizer.m.2'\]"),
+        (lambda t: t.update({"stopping.best.W.0": t["W.0"]}), r"has unexpected tensors \['stopping.best.W.0'\]"),
+    ],
+)
+def test_a_bad_kept_state_is_refused_on_load(tmp_path, edit, match):
+    tensors, meta = _with_record(tmp_path)
+    edit(tensors)
+    _refused(_signed(tmp_path / "bad.safetensors", tensors, meta), match)
+
+
+def test_save_refuses_a_non_finite_kept_state(tmp_path):
+    _with_record(tmp_path)
+    ck = rn.load_checkpoint(tmp_path / "rec.safetensors")
+    ck.optimizer.stopping.last.arrays["m"][1][0] = np.nan
+    with pytest.raises(ValueError, match=r"early-stopping record last optimizer state m\[1\] has non-finite values"):
+        rn.save(ck.net, tmp_path / "n.safetensors", optimizer=ck.optimizer)
+    ck.optimizer.stopping.last.theta[3] = np.inf
+    with pytest.raises(ValueError, match="early-stopping record last θ has non-finite values"):
+        rn.save(ck.net, tmp_path / "n.safetensors", optimizer=ck.optimizer)
+    assert not (tmp_path / "n.safetensors").exists()
+
+
 # ---------------------------------------------------------------------------- 9. stale temporaries
 def _dead_pid():
     child = subprocess.Popen([sys.executable, "-c", "pass"])

@@ -1,13 +1,17 @@
 """Save and load networks (and optimizer state) without pickle.
 
 A model file is a safetensors file: the tensors W.k and b.k (and optimizer.<name>.<i> for each
-optimizer state array, i indexing ``net.parameters()``), plus one metadata entry ``"relunet"``
-holding JSON (format version 2)::
+optimizer state array, i indexing ``net.parameters()``; stopping.<best|last>.W.k, .b.k and
+.optimizer.<name>.<i> for the state an early-stopping record keeps), plus one metadata entry
+``"relunet"`` holding JSON (format version 2)::
 
     {"format": "relunet.network", "format_version": 2,
      "network": {"sizes", "activations": [{"name", "params"}], "cost", "bias", "init", "dtype"},
      (init is one {"name", "params"}, or a list of one per weight layer)
      "optimizer": {"name", "hyperparameters", "scalars", "arrays": [state names]} or null,
+     "stopping": (optional, with an optimizer) {"monitor", "best_loss" (null for none yet),
+                 "best_epoch", "bad_epochs", "last_epoch", "theta_sha256",
+                 "best", "last": {"scalars", "arrays": [state names]} or null},
      "extra": any JSON value or null,
      "checksum": {"sha256": hex digest of the metadata (less the checksum) and every tensor}}
 
@@ -37,8 +41,9 @@ from ._files import atomic_write
 from .activations import ACTIVATIONS, get_activation
 from .costs import COSTS, get_cost
 from .initializers import INITIALIZERS, get_initializer
-from .network import Network
+from .network import Layout, Network
 from .optimizers import OPTIMIZERS, Optimizer, get_optimizer
+from .stopping import RECORD_KEYS, Stopping
 
 __all__ = ["save", "load", "load_checkpoint", "Checkpoint", "ModelFileError", "FORMAT_VERSION"]
 
@@ -186,6 +191,8 @@ def save(net: Network, path: str | os.PathLike, optimizer: Optimizer | None = No
         "optimizer": opt_meta,
         "extra": extra,
     }
+    if optimizer is not None and optimizer.stopping is not None:
+        meta["stopping"] = _stopping_tensors(net, optimizer.stopping, tensors, allow_non_finite)
     _json(meta, "the model metadata (extra included)")
     meta["checksum"] = _checksum(meta, tensors)
     data = safetensors.numpy.save(tensors, metadata={_META_KEY: json.dumps(meta, allow_nan=False, sort_keys=True)})
@@ -197,24 +204,53 @@ def _optimizer_tensors(optimizer: Optimizer, tensors: dict[str, np.ndarray], all
     if optimizer.name not in OPTIMIZERS:
         raise ValueError(f"optimizer {optimizer.name!r} is not in the optimizer registry, so it cannot be saved")
     state = optimizer.state_dict()
-    arrays = state["arrays"]
-    n_params = len(tensors)
-    for sname, per_param in arrays.items():
-        if len(per_param) != n_params:
-            raise ValueError(
-                f"optimizer state {sname!r} has {len(per_param)} arrays but the network has "
-                f"{n_params} parameters: was the optimizer used with another network?"
-            )
-        if not allow_non_finite:
-            _check_finite("optimizer state", [(f"{sname}[{i}]", a) for i, a in enumerate(per_param)])
-        for i, a in enumerate(per_param):
-            tensors[f"optimizer.{sname}.{i}"] = np.ascontiguousarray(a)
+    _state_tensors(state["arrays"], len(tensors), "optimizer.", "optimizer state ", tensors, allow_non_finite)
     return {
         "name": optimizer.name,
         "hyperparameters": optimizer.hyperparameters(),
         "scalars": state["scalars"],
-        "arrays": sorted(arrays),
+        "arrays": sorted(state["arrays"]),
     }
+
+
+def _state_tensors(arrays: dict[str, list[np.ndarray]], n_params: int, prefix: str, what: str,
+                   tensors: dict[str, np.ndarray], allow_non_finite: bool) -> None:
+    """Add optimizer state arrays to ``tensors`` as <prefix><name>.<i>."""
+    for sname, per_param in arrays.items():
+        if len(per_param) != n_params:
+            raise ValueError(
+                f"{what}{sname!r} has {len(per_param)} arrays but the network has "
+                f"{n_params} parameters: was the optimizer used with another network?"
+            )
+        if not allow_non_finite:
+            _check_finite(what.rstrip(), [(f"{sname}[{i}]", a) for i, a in enumerate(per_param)])
+        for i, a in enumerate(per_param):
+            tensors[f"{prefix}{sname}.{i}"] = np.ascontiguousarray(a)
+
+
+def _stopping_tensors(net: Network, record: Stopping, tensors: dict[str, np.ndarray], allow_non_finite: bool) -> dict[str, Any]:
+    """Add the state the early-stopping record keeps to ``tensors``; its metadata entry."""
+    state = record.state_dict()
+    entry = {k: v for k, v in state.items() if k not in ("best", "last")}
+    names = _param_names(net)
+    for which in ("best", "last"):
+        kept = state[which]
+        entry[which] = None if kept is None else {"scalars": kept["scalars"], "arrays": sorted(kept["arrays"])}
+        if kept is None:
+            continue
+        theta = kept["theta"]
+        if theta.shape != net.theta.shape or theta.dtype != net.theta.dtype:
+            raise ValueError(
+                f"the early-stopping record's {which} θ has shape {theta.shape} and dtype {theta.dtype} but the "
+                f"network's has shape {net.theta.shape} and dtype {net.theta.dtype}: was the optimizer used with another network?"
+            )
+        if not allow_non_finite:
+            _check_finite(f"early-stopping record {which}", [("θ", theta)])
+        for name, p in zip(names, Layout.ordered(*net.layout.split(theta))):
+            tensors[f"stopping.{which}.{name}"] = np.ascontiguousarray(p)
+        _state_tensors(kept["arrays"], len(names), f"stopping.{which}.optimizer.",
+                       f"early-stopping record {which} optimizer state ", tensors, allow_non_finite)
+    return entry
 
 
 # ---------------------------------------------------------------------------- hostile JSON
@@ -475,19 +511,43 @@ def _optimizer_names(path: str, opt_meta: Any, params: list[str], table: dict[st
         path,
         "metadata 'optimizer' must have keys arrays, hyperparameters, name, scalars",
     )
-    arrays = opt_meta["arrays"]
+    return _state_names(path, opt_meta["arrays"], params, table, "optimizer.", "optimizer arrays")
+
+
+def _state_names(path: str, arrays: Any, params: list[str], table: dict[str, tuple], prefix: str, what: str) -> list[str]:
+    """<prefix><name>.<i> for the state names ``arrays``, each checked against parameter i."""
     _require(isinstance(arrays, list) and len(arrays) <= 8 and all(isinstance(s, str) for s in arrays), path,
-             "optimizer arrays must be a list of names")
-    shapes = [table[p][:2] for p in params]
+             f"{what} must be a list of names")
+    return [_like(path, f"{prefix}{s}.{i}", p, table) for s in arrays for i, p in enumerate(params)]
+
+
+def _like(path: str, name: str, param: str, table: dict[str, tuple]) -> str:
+    """``name``, after checking that it is in the file with the shape and dtype of ``param``."""
+    dt, shape = table[param][:2]
+    _require(name in table, path, f"is missing tensors {[name]}")
+    _require(table[name][1] == shape, path, f"tensor {name} has shape {table[name][1]} but the architecture needs {shape}")
+    _require(table[name][0] == dt, path, f"tensor {name} has dtype {table[name][0].newbyteorder('=').name} "
+             f"but the network's dtype is {dt.newbyteorder('=').name}")
+    return name
+
+
+def _stopping_names(path: str, meta: dict[str, Any], params: list[str], table: dict[str, tuple]) -> list[str]:
+    """The tensor names the early-stopping entry implies, after checking its shape and theirs."""
+    entry = meta.get("stopping")
+    if entry is None:
+        return []
+    _require(meta["optimizer"] is not None, path, "has an early-stopping record but no optimizer")
+    _require(isinstance(entry, dict) and set(entry) == set(RECORD_KEYS), path,
+             f"metadata 'stopping' must have keys {', '.join(sorted(RECORD_KEYS))}")
     names = []
-    for s in arrays:
-        for i, (dt, shape) in enumerate(shapes):
-            name = f"optimizer.{s}.{i}"
-            _require(name in table, path, f"is missing tensors {[name]}")
-            _require(table[name][1] == shape, path, f"tensor {name} has shape {table[name][1]} but the architecture needs {shape}")
-            _require(table[name][0] == dt, path, f"tensor {name} has dtype {table[name][0].newbyteorder('=').name} "
-                     f"but the network's dtype is {dt.newbyteorder('=').name}")
-            names.append(name)
+    for which in ("best", "last"):
+        kept = entry[which]
+        if kept is None:
+            continue
+        _require(isinstance(kept, dict) and set(kept) == {"scalars", "arrays"}, path,
+                 f"metadata 'stopping.{which}' must be null or have keys arrays, scalars")
+        names += [_like(path, f"stopping.{which}.{p}", p, table) for p in params]
+        names += _state_names(path, kept["arrays"], params, table, f"stopping.{which}.optimizer.", f"stopping.{which} arrays")
     return names
 
 
@@ -526,6 +586,7 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
         cfg = _network_config(path, meta["network"], table)
         names = _param_names(cfg["sizes"], cfg["bias"])
         opt_names = _optimizer_names(path, meta["optimizer"], names, table)
+        opt_names += _stopping_names(path, meta, names, table)
         unexpected = sorted(set(table) - set(names) - set(opt_names))
         _require(not unexpected, path, f"has unexpected tensors {unexpected[:5]}")
         tensors = _read_tensors(path, f, offset, table)
@@ -537,6 +598,8 @@ def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     optimizer = None
     if meta["optimizer"] is not None:
         optimizer = _build_optimizer(path, meta["optimizer"], tensors, len(names))
+    if meta.get("stopping") is not None:
+        optimizer.stopping = _build_stopping(path, meta["stopping"], tensors, net, optimizer)
     return Checkpoint(net=net, optimizer=optimizer, extra=meta["extra"], metadata=meta)
 
 
@@ -555,6 +618,26 @@ def _build_optimizer(path: str, opt_meta: dict[str, Any], tensors: dict[str, np.
     except (ValueError, TypeError, OverflowError) as exc:
         raise _fail(path, f"optimizer state: {exc}") from None
     return optimizer
+
+
+def _build_stopping(path: str, entry: dict[str, Any], tensors: dict[str, np.ndarray], net: Network,
+                    optimizer: Optimizer) -> Stopping:
+    state = {k: v for k, v in entry.items() if k not in ("best", "last")}
+    names = _param_names(net)
+    for which in ("best", "last"):
+        kept = entry[which]
+        if kept is None:
+            state[which] = None
+            continue
+        theta = np.empty_like(net.theta)
+        for a, name in zip(Layout.ordered(*net.layout.split(theta)), names):
+            np.copyto(a, tensors[f"stopping.{which}.{name}"])
+        arrays = {s: [tensors[f"stopping.{which}.optimizer.{s}.{i}"] for i in range(len(names))] for s in kept["arrays"]}
+        state[which] = {"theta": theta, "scalars": kept["scalars"], "arrays": arrays}
+    try:
+        return Stopping.from_state_dict(state, optimizer)
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise _fail(path, str(exc)) from None
 
 
 def load(path: str | os.PathLike) -> Network:

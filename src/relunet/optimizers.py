@@ -39,6 +39,7 @@ arrays, piece by piece, instead of once per parameter array.
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -48,6 +49,7 @@ import numpy as np
 
 from ._validation import MAX_COUNT, check_bool, check_finite_array, check_fraction, check_non_negative_int, check_real, construct, lookup
 from .schedules import SCHEDULES, Adaptive, Constant, Cosine, InvScaling, Schedule, StepDecay, get_schedule
+from .stopping import Stopping
 
 __all__ = [
     "Optimizer",
@@ -155,7 +157,8 @@ class Optimizer:
 
     Attributes: ``lr0`` (η0), ``lr`` (η now), ``t`` (steps taken), ``epoch`` (epochs finished),
     ``samples_seen`` (training rows processed in finished epochs), ``schedule``, ``state``
-    (name → one array per parameter, or None before the first step). Subclasses write their
+    (name → one array per parameter, or None before the first step), ``stopping`` (early
+    stopping's record of the run, :class:`relunet.stopping.Stopping`, or None). Subclasses write their
     rule once, for one array, in :meth:`_update` (θ, g, scratch, ``*state``), and name their state
     arrays in ``state_names`` (and those that stay ≥ 0 in ``non_negative_state``).
     """
@@ -175,6 +178,7 @@ class Optimizer:
         self.epoch = 0
         self.samples_seen = 0
         self.state: dict[str, list[np.ndarray]] | None = None
+        self.stopping: Stopping | None = None
         self._slots: _Slots | None = None
 
     # ------------------------------------------------------------ the step
@@ -300,8 +304,9 @@ class Optimizer:
         }
 
     def state_dict(self) -> dict[str, Any]:
-        """{"scalars": JSON-able counters, "arrays": {name: [one array per parameter]}}.
-        The arrays are the optimizer's own (not copies)."""
+        """{"scalars": JSON-able counters, "arrays": {name: [one array per parameter]},
+        "stopping": the early-stopping record's state or None}. The arrays are the optimizer's
+        own (not copies)."""
         return {
             "scalars": {
                 "t": self.t,
@@ -311,13 +316,15 @@ class Optimizer:
                 "schedule": self.schedule.state_dict(),
             },
             "arrays": {} if self.state is None else {k: list(v) for k, v in self.state.items()},
+            "stopping": None if self.stopping is None else self.stopping.state_dict(),
         }
 
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        """Restore counters and state arrays (copied) from :meth:`state_dict` output, after
-        checking them: counters non-negative ints up to 2**53, η finite and > 0, every array a
-        finite float array (second moments also ≥ 0); shapes are checked against the parameters
-        at the next step."""
+    def check_state_dict(self, state: dict[str, Any]) -> None:
+        """Raise ValueError/TypeError unless :meth:`load_state_dict` accepts ``state`` (counters
+        and arrays; see there); changes nothing."""
+        self._checked(state)
+
+    def _checked(self, state: dict[str, Any]) -> tuple[list[int], float, set[str]]:
         scalars, arrays = state.get("scalars"), state.get("arrays")
         if not isinstance(scalars, dict) or not isinstance(arrays, dict):
             raise ValueError("optimizer state must be a dict with 'scalars' and 'arrays'")
@@ -334,10 +341,23 @@ class Optimizer:
                 raise TypeError(f"optimizer state {name} must be a list of arrays (got {type(arrays[name]).__name__})")
             for i, a in enumerate(arrays[name]):
                 check_finite_array(f"optimizer state {name}[{i}]", a, non_negative=name in self.non_negative_state)
+        copy.deepcopy(self.schedule).load_state_dict(dict(scalars.get("schedule") or {}))
+        return counts, lr, names
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore counters, state arrays (copied) and the early-stopping record ("stopping", None
+        when absent) from :meth:`state_dict` output, after checking them all: counters
+        non-negative ints up to 2**53, η finite and > 0, every array a finite float array (second
+        moments also ≥ 0), the record's values (:meth:`Stopping.from_state_dict`); shapes are
+        checked against the parameters at the next step."""
+        counts, lr, names = self._checked(state)
+        stopping = Stopping.from_state_dict(state.get("stopping"), self)
+        scalars, arrays = state["scalars"], state["arrays"]
         self.schedule.load_state_dict(dict(scalars.get("schedule") or {}))
         (self.t, self.epoch, self.samples_seen), self.lr = counts, lr
         self.state = {k: [np.array(a, copy=True) for a in arrays[k]] for k in self.state_names} if names else None
         self._slots = None
+        self.stopping = stopping
 
     def __repr__(self) -> str:
         hp = self.hyperparameters()

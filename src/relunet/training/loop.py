@@ -20,6 +20,7 @@ from .. import _fast
 from .._validation import check_bool, check_non_negative_int, check_positive_int, check_real, check_seed
 from ..network import Network
 from ..optimizers import Adam, Optimizer, get_optimizer
+from ..stopping import Stopping
 from .callbacks import Hooks
 from .data import Epochs, draw_seed, validation_split
 from .guard import DivergenceError, Diverged, Guard
@@ -66,7 +67,14 @@ def fit(
         and every call with that seed).
     early_stopping : stop when the monitored loss (validation loss if there is validation data,
         else training loss) has not fallen below best − ``tol`` for ``patience`` consecutive
-        epochs; with ``restore_best`` the parameters of the best epoch are put back at the end.
+        epochs; with ``restore_best`` the best epoch's parameters and optimizer state are put back
+        at the end. The optimizer carries this record of the run (best loss and epoch, bad
+        epochs, the state not in place: see :mod:`relunet.stopping`) to the next call, which goes
+        on from the last epoch, so calls of a + b epochs are one call of a + b, through
+        save/load_checkpoint too. A run that has stopped runs no more epochs unless a call asks for
+        a larger patience or no early stopping. The record starts anew when θ is no longer what
+        fit left (it is trained from as it is), when the monitored loss changes, or when
+        restore_best needs a best epoch whose state was not kept.
     callbacks : :class:`Callback` objects (or objects with ``on_step``/``on_epoch``) or callables
         (called after each epoch); returning True or raising :class:`StopTraining` stops. They
         never change what is computed.
@@ -91,7 +99,7 @@ def fit(
     shuffle, early_stopping = check_bool("shuffle", shuffle), check_bool("early_stopping", early_stopping)
     restore_best, flush = check_bool("restore_best", restore_best), check_bool("flush_subnormals", flush_subnormals)
     patience, tol = check_positive_int("patience", patience), check_real("tol", tol, minimum=0.0)
-    initial_epoch = optimizer.epoch if initial_epoch is None else check_non_negative_int("initial_epoch", initial_epoch)
+    initial_epoch = None if initial_epoch is None else check_non_negative_int("initial_epoch", initial_epoch)
     hooks = Hooks(callbacks)
     seed = check_seed(seed)
     if isinstance(seed, np.random.Generator):
@@ -102,12 +110,16 @@ def fit(
     train, Xv, Yv, wv = validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
     data = _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, early_stopping and restore_best)
 
+    history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed)
+    record, stopped = _record(net, optimizer, history.monitor, early_stopping, patience, restore_best)
+    history.best_epoch, history.best_loss = _best(record)
+    if stopped:
+        return _stopped(history, record, hooks, net, optimizer)
+    initial_epoch = optimizer.epoch if initial_epoch is None else initial_epoch
     plan = _fast.plan(net, optimizer, data.batch_size)
     engine = _fast.Engine(net, plan, observed=bool(hooks.step))
     guard = Guard(net, optimizer, engine.sum_of_squares)
-    history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed, plan=str(plan))
-    best_theta = np.empty_like(net.theta) if early_stopping and restore_best else None
-    best, bad_epochs, step, stop_reason = math.inf, 0, 0, None
+    history.plan, keep_best, step, stop_reason = str(plan), early_stopping and restore_best, 0, None
     t_start = time.perf_counter()
     for hook in hooks.begin:
         hook(net, optimizer)
@@ -141,12 +153,9 @@ def fit(
             monitored = train_loss if val_loss is None else val_loss
             optimizer.end_epoch(data.n, monitored)
             history.record(epoch, train_loss, val_loss, lr, time.perf_counter() - t0, step)
-            bad_epochs = 0 if monitored < best - tol else bad_epochs + 1
-            if monitored < best:
-                best, history.best_epoch, history.best_loss = monitored, epoch, monitored
-                if best_theta is not None:
-                    np.copyto(best_theta, net.theta)
-            if stop_reason is None and early_stopping and bad_epochs >= patience:
+            record.observe(epoch, monitored, tol, net, optimizer, keep_best, digest=early_stopping)
+            history.best_epoch, history.best_loss = _best(record)
+            if stop_reason is None and early_stopping and record.bad_epochs >= patience:
                 stop_reason = "early_stopping"
             if stop_reason is None and optimizer.schedule.exhausted:
                 stop_reason = "lr_schedule"
@@ -157,9 +166,7 @@ def fit(
                 break
 
     history.stopped_early, history.stop_reason = stop_reason is not None, stop_reason
-    if best_theta is not None and history.best_epoch is not None and history.best_epoch != history.epochs[-1]:
-        np.copyto(net.theta, best_theta)
-        history.restored_best = True
+    history.restored_best = early_stopping and record.finish(net, optimizer)
     for hook in hooks.end:
         hook(history)
     return history
@@ -173,6 +180,41 @@ def _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, keep_
     fit_memory(net.sizes, n, batch_size, optimizer, net.dtype, net.bias, shuffle, n_val, subset=train is not None,
                keep_best=keep_best).require(parameters_allocated=True)
     return Epochs(X, Y, w, train, batch_size, shuffle, seed)
+
+
+def _record(net: Network, optimizer: Optimizer, monitor: str, early_stopping: bool, patience: int,
+            restore_best: bool) -> tuple[Stopping, bool]:
+    """The early-stopping record this call goes on with (see fit) and whether the run it continues
+    has stopped already; unless it has, the last epoch's state goes back in place where the best
+    was put there."""
+    record = optimizer.stopping
+    if record is not None and not record.left(net):
+        record = None  # θ was changed since: trained from as it is
+    same = record is not None and early_stopping and record.monitor == monitor
+    if same and record.bad_epochs >= patience:
+        return record, True
+    if record is not None and record.last is not None:
+        record.swap(net, optimizer)
+    if not (same and (not restore_best or record.keep_best(net, optimizer))):
+        record = Stopping(monitor)
+    if not restore_best:
+        record.best = None
+    optimizer.stopping = record if early_stopping else None
+    return record, False
+
+
+def _stopped(history: History, record: Stopping, hooks: Hooks, net: Network, optimizer: Optimizer) -> History:
+    """The History of a call that continues a run which has stopped early: no epoch is run."""
+    history.stopped_early, history.stop_reason, history.restored_best = True, "early_stopping", record.last is not None
+    for hook in hooks.begin:
+        hook(net, optimizer)
+    for hook in hooks.end:
+        hook(history)
+    return history
+
+
+def _best(record: Stopping) -> tuple[int | None, float | None]:
+    return record.best_epoch, None if record.best_epoch is None else record.best_loss
 
 
 def _epoch_hooks(hooks, epoch, initial_epoch, epochs, train_loss, val_loss, lr, t_start, net, optimizer, history) -> bool:

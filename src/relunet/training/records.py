@@ -18,8 +18,9 @@ class History:
     """What :func:`relunet.fit` did, one entry per epoch run (``epochs`` holds their 0-based indices).
 
     ``val_loss`` is empty without validation data. ``best_epoch``/``best_loss`` refer to the
-    monitored loss (``monitor``: "val_loss" with validation data, else "train_loss").
-    ``steps`` counts the optimizer updates of this call; ``plan`` says which step ran and why.
+    monitored loss (``monitor``: "val_loss" with validation data, else "train_loss"); under early
+    stopping they are the run's, which may be an earlier call's epoch. ``steps`` counts the
+    optimizer updates of this call; ``plan`` says which step ran and why (None when none did).
     """
 
     epochs: list[int] = field(default_factory=list)
