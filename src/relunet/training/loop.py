@@ -22,7 +22,7 @@ from ..network import Network
 from ..optimizers import Adam, Optimizer, get_optimizer
 from .callbacks import Hooks
 from .data import Epochs, draw_seed, validation_split
-from .guard import DivergenceError, Diverged, Guard
+from .guard import DIVERGENCE_FACTOR, DivergenceError, Diverged, Growth, Guard
 from .records import EpochInfo, History, StepInfo
 from .step import train_step
 
@@ -48,6 +48,7 @@ def fit(
     sample_weight: Any = None,
     initial_epoch: int | None = None,
     flush_subnormals: bool = False,
+    divergence_factor: float | None = DIVERGENCE_FACTOR,
 ) -> History:
     """Train ``net`` in place on (X, Y) of shapes (n, m_0), (n, m_L) and return a :class:`History`.
 
@@ -73,11 +74,17 @@ def fit(
     flush_subnormals : train with subnormal floats flushed to zero (see
         :func:`relunet.flush_subnormals`): faster where a deep net's signal or gradient decays
         through that range, no longer IEEE there. x86-64 Linux only.
+    divergence_factor : the loss-growth rule's factor F (a number > 1; None turns the rule off):
+        training stops when a batch loss C_B exceeds F · R, R = max(the call's first batch loss,
+        C(ȳ) on the training rows, C(ȳ) on that batch), where C(ȳ) is the cost of the constant
+        predictor ŷ = ȳ, the training rows' weighted mean of Y. C_B is measured at the parameters
+        the previous update made, so that update is undone.
 
     The step that runs is chosen once per call (``History.plan`` says which, and why). Raises
     :class:`DivergenceError` if the loss or a gradient becomes non-finite (before that step's
-    update) or an update makes a parameter non-finite (the update is undone), leaving the network
-    and the optimizer exactly as after the last good step. numpy's overflow/invalid warnings are
+    update), an update makes a parameter non-finite (the update is undone) or the loss grows past
+    the divergence_factor rule (the update before it is undone), leaving the network and the
+    optimizer exactly as after the last good step. numpy's overflow/invalid warnings are
     silenced inside the loop, since that check is explicit. A network whose parameters are not
     finite to begin with is refused.
     """
@@ -90,6 +97,8 @@ def fit(
     restore_best, flush = check_bool("restore_best", restore_best), check_bool("flush_subnormals", flush_subnormals)
     patience, tol = check_positive_int("patience", patience), check_real("tol", tol, minimum=0.0)
     initial_epoch = optimizer.epoch if initial_epoch is None else check_non_negative_int("initial_epoch", initial_epoch)
+    if divergence_factor is not None:
+        divergence_factor = check_real("divergence_factor", divergence_factor, minimum=1.0, strict=True)
     hooks = Hooks(callbacks)
     seed = check_seed(seed)
     if isinstance(seed, np.random.Generator):
@@ -102,7 +111,8 @@ def fit(
 
     plan = _fast.plan(net, optimizer, data.batch_size)
     engine = _fast.Engine(net, plan, observed=bool(hooks.step))
-    guard = Guard(net, optimizer, engine.sum_of_squares)
+    growth = None if divergence_factor is None else Growth(divergence_factor, net.cost, Y, w)
+    guard = Guard(net, optimizer, engine.sum_of_squares, growth)
     history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed, plan=str(plan))
     best_theta = np.empty_like(net.theta) if early_stopping and restore_best else None
     best, bad_epochs, step, stop_reason = math.inf, 0, 0, None
@@ -123,7 +133,7 @@ def fit(
                 try:
                     loss, grads = train_step(engine, guard, optimizer, Xb, Yb, wb, eta)
                 except Diverged as d:
-                    err = DivergenceError(epoch, batch, step + 1, d.where, d.layer, d.quantity)
+                    err = DivergenceError(epoch, batch, step + 1, d.where, d.layer, d.quantity, **d.detail)
                     err.history = history
                     raise err from None
                 step += 1

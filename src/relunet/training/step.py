@@ -1,5 +1,5 @@
 """One training step on a batch, whatever the plan: (1)–(2), the cost, (3)–(6), the update,
-each checked by the guard."""
+each checked by the guard (the cost also against the loss-growth rule)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ def train_step(engine: Engine, guard: Guard, optimizer: Any, X: np.ndarray, Y: n
     loss = float(net.cost.value(trace.z[-1], trace.r[-1], Y, c))
     if not math.isfinite(loss):
         raise Diverged(*locate(net, trace, None, loss))
+    guard.check_loss(loss, Y, c)  # may undo the previous update
     if eta is not None:
+        if guard.growth is not None:
+            guard.save()  # the loss-growth rule may undo this step at the next one
         bound = engine.fold(trace, Y, c, eta, guard.headroom())  # (3)-(6) and θ ← θ − η g together
         if bound is not None:
             optimizer.count_step()
