@@ -268,6 +268,32 @@ def test_a_step_that_could_overflow_is_not_folded_and_is_undone(mkl, fold_everyt
     assert net.theta.tobytes() == before.tobytes()
 
 
+@needs_mkl
+def test_a_folded_run_whose_loss_runs_away_is_undone_to_the_last_good_step(mkl, fold_everything, monkeypatch):
+    # ŷ = w x, x = 1, y = 0, w = 1: each folded step w ← w − 3w = −2w quadruples the loss ½ w²;
+    # step 11's loss ½ 4^10 is the first above 1e6 × ½, so step 10's folded update is undone
+    # from the copy taken before it, leaving w = (−2)^9 (tests/test_training_divergence.py)
+    folds = _counting_folds(monkeypatch)
+    net = rn.Network([1, 1], activation="identity", bias=False, seed=0)
+    net.W[0][:] = 1.0
+    opt = rn.SGD(lr=3.0)
+    with pytest.raises(rn.DivergenceError) as err:
+        rn.fit(net, np.ones((4, 1)), np.zeros((4, 1)), optimizer=opt, epochs=10, batch_size=1, shuffle=False)
+    assert err.value.history.plan.startswith("folded SGD on MKL") and len(folds) == 10 and None not in folds
+    assert (err.value.where, err.value.step, err.value.steps_kept) == ("loss growth", 11, 9)
+    assert net.W[0][0, 0] == -512.0 and opt.t == 9
+
+
+@needs_mkl
+def test_the_folded_step_with_the_loss_growth_rule_on_or_off_is_the_same_bits(mkl, fold_everything):
+    net, X, Y = _net_and_data()
+    on, off = net.copy(), net.copy()
+    h_on = rn.fit(on, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=16, seed=3)
+    h_off = rn.fit(off, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=16, seed=3, divergence_factor=None)
+    assert h_on.plan.startswith("folded SGD on MKL")
+    assert on.theta.tobytes() == off.theta.tobytes() and h_on.train_loss == h_off.train_loss
+
+
 class _HalfTanh(rn.Activation):
     """f(z) = tanh(z) / 2 with its own backprop (written outside relunet: may not run in place)."""
 
