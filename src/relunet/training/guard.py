@@ -104,7 +104,11 @@ class Growth:
         self.reference = self.limit = math.nan  # set by the first batch loss
 
     def _constant(self, Y: np.ndarray, c: Any) -> float:
-        value = None if self.y_bar is None else self.cost.constant_value(Y, c, self.y_bar)
+        """C(ȳ) on the rows Y with row weights c; 0 where it is unknown or NaN (inf for huge Y)."""
+        if self.y_bar is None:
+            return 0.0
+        with np.errstate(over="ignore", invalid="ignore"):
+            value = self.cost.constant_value(Y, c, self.y_bar)
         return 0.0 if value is None or math.isnan(value) else value
 
     def start(self, loss: float) -> None:
