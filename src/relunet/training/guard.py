@@ -11,8 +11,9 @@ needs no copy for that; the guard keeps the bound on ‖θ‖ that proof starts 
 Loss growth: a batch loss C_B above ``factor`` × the reference R, the largest of the fit's first
 batch loss, the constant predictor's loss on the training rows and its loss on that batch (ŷ = ȳ,
 the training rows' weighted mean of Y), stops training too. That loss is measured at the
-parameters the previous update made, so that update is undone, from the copy taken before it (a
-folded step takes one only while this rule is on).
+parameters the previous update made, so that update is undone: from the copy taken before it, or,
+after folded steps (which copy θ only every few steps while the rule is on), from the last copy
+and the updates since it taken again.
 """
 
 from __future__ import annotations
@@ -126,7 +127,17 @@ class Growth:
 
 class Guard:
     """The last good θ and optimizer state of one fit, the bound on ‖θ‖, and the loss-growth
-    rule (``growth``, None where it is off)."""
+    rule (``growth``, None where it is off).
+
+    With the rule on, the guard also keeps the batches (and η) of the updates taken since its
+    copy: views of the epoch's rows, copied when the epoch ends and its buffers are refilled.
+    Folded steps then take a copy only at the first of each epoch and every
+    ``FOLDED_STEPS_PER_COPY`` steps, and undoing the last update is the copy followed by the
+    updates since it but the last, taken again (the same arithmetic on the same arrays: the same
+    bits; never across an epoch's end, whose schedule and counters a step does not replay)."""
+
+    #: folded steps between the copies of θ a folded run takes while the loss-growth rule is on
+    FOLDED_STEPS_PER_COPY = 16
 
     def __init__(self, net: Network, optimizer: Any, sum_of_squares: Any, growth: Growth | None = None) -> None:
         self.net, self.optimizer, self.sum_of_squares, self.growth = net, optimizer, sum_of_squares, growth
@@ -139,6 +150,10 @@ class Guard:
         self.safe = 0.5 * float(np.finfo(net.dtype).max)
         self._theta: np.ndarray | None = None
         self._snapshot: Any = None
+        self._theta_norm = math.inf  # theta_norm when the copy was taken
+        self._since: list[tuple[Any, Any, Any, Any]] = []  # (X, Y, w, η) of the updates since the copy
+        self._copy_due = True  # at the first folded step of each epoch
+        self._replaying = False
 
     def headroom(self) -> float:
         """How far ‖θ‖ may still grow before it nears the edge of the float range."""
@@ -150,10 +165,30 @@ class Guard:
 
     def save(self) -> None:
         """Keep θ and the optimizer's state before an update."""
+        if self._replaying:
+            return
         if self._theta is None:
             self._theta = np.empty_like(self.net.theta)
         np.copyto(self._theta, self.net.theta)
         self._snapshot = self.optimizer.snapshot(reuse=self._snapshot)
+        self._theta_norm, self._since, self._copy_due = self.theta_norm, [], False
+
+    def copy_due(self) -> bool:
+        """Whether a folded step should copy θ first (only for the loss-growth rule)."""
+        return (self.growth is not None and not self._replaying
+                and (self._copy_due or len(self._since) >= self.FOLDED_STEPS_PER_COPY))
+
+    def took(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, eta: float | None) -> None:
+        """An update from the batch (X, Y, w) was taken (``eta`` as train_step had it)."""
+        if self.growth is not None and not self._replaying:
+            self._since.append((X, Y, w, eta))
+
+    def end_epoch(self) -> None:
+        """The epoch's row buffers are about to be refilled: keep the batches a rewind may need,
+        and copy θ at the next folded step."""
+        if self._since:
+            self._since = [(X.copy(), Y.copy(), None if w is None else w.copy(), eta) for X, Y, w, eta in self._since]
+        self._copy_due = True
 
     def check_update(self) -> None:
         """After an update: undo it and raise Diverged if it made a parameter non-finite."""
@@ -161,25 +196,33 @@ class Guard:
         self.theta_norm = math.sqrt(theta2) if math.isfinite(theta2) else math.inf
         if math.isfinite(theta2) or (bad := first_non_finite_parameter(self.net)) is None:
             return
-        self._undo()
+        self._restore()
         raise Diverged("update", *bad)
 
-    def check_loss(self, loss: float, Y: np.ndarray, c: Any) -> None:
-        """Before an update, with the batch's finite loss: undo the last update and raise Diverged
-        if the loss has grown past the rule's limit."""
+    def loss_grew(self, loss: float, Y: np.ndarray, c: Any) -> float | None:
+        """Before an update, with the batch's finite loss: the reference it is more than the
+        rule's factor times (then the caller undoes the last update with :meth:`rewind`), or None."""
         growth = self.growth
-        if growth is None:
-            return
+        if growth is None or self._replaying:
+            return None
         if self._theta is None:  # no update yet in this fit: its first loss
             growth.start(loss)
-            return
-        reference = growth.exceeded(loss, Y, c)
-        if reference is None:
-            return
-        self._undo()
-        raise Diverged("loss growth", self.net.L, "loss", loss=loss, reference=reference, factor=growth.factor)
+            return None
+        return growth.exceeded(loss, Y, c)
 
-    def _undo(self) -> None:
+    def rewind(self) -> Any:
+        """Undo the last update: put back the copy, then yield (X, Y, w, η) of the updates taken
+        since it but the last, for the caller to take again (saving nothing meanwhile)."""
+        again = self._since[:-1]
+        self._restore()
+        self.theta_norm = self._theta_norm
+        self._replaying = True
+        try:
+            yield from again
+        finally:
+            self._replaying = False
+
+    def _restore(self) -> None:
         """θ and the optimizer back to what :meth:`save` kept."""
         np.copyto(self.net.theta, self._theta)
         self.optimizer.restore(self._snapshot)

@@ -144,6 +144,7 @@ def fit(
                         stop_reason = "callback"
                         break
 
+            guard.end_epoch()
             train_loss = loss_sum / weight_sum if weight_sum > 0 else math.nan
             val_loss = None if Xv is None else float(net.cost_of(net.forward(Xv), Yv, wv))
             monitored = train_loss if val_loss is None else val_loss
