@@ -155,9 +155,9 @@ def test_a_batch_holding_an_outlier_is_measured_against_the_constant_predictor_o
 
 def test_targets_of_1e30_are_not_divergence_the_loss_stays_where_it_started():
     # In float64 the loss of y ≈ 1e30 is about ½ 1e60, finite: the network predicts O(1) and Adam
-    # moves each parameter by about η a step, so it sits at the level of predicting 0 (also about
-    # the constant predictor's). It never grows, so nothing diverges: the targets want
-    # standardising, and the rule leaves such a run alone.
+    # moves each parameter by about η a step, so it sits at the loss of predicting 0 (a hundred
+    # times the constant predictor's, ½ (1e29)²). It never grows, so nothing diverges: the targets
+    # want standardising, and the rule, measuring against the first batch loss, leaves it alone.
     X, y = _friedman(200)
     Y = 1e30 * (1 + 0.1 * y)
     net = rn.Network([10, 16, 1], seed=0)

@@ -27,9 +27,9 @@ from ..network import Gradients, Network, Trace
 
 __all__ = ["DIVERGENCE_FACTOR", "DivergenceError", "Diverged", "Growth", "Guard"]
 
-#: fit's default divergence_factor: healthy training, even at a learning rate that spikes the loss
-#: by a few orders of magnitude before it settles, stays below it; the runaway runs it is for pass
-#: it within a few steps (docs/training.md)
+#: fit's default divergence_factor: far above the peaks of runs that train (a few hundred times the
+#: reference at most, benchmarks/results/divergence-check/calibration.md), and passed within a few
+#: steps by the runaway runs it is for (docs/training.md)
 DIVERGENCE_FACTOR = 1e6
 
 
@@ -179,8 +179,9 @@ class Guard:
                 and (self._copy_due or len(self._since) >= self.FOLDED_STEPS_PER_COPY))
 
     def took(self, X: np.ndarray, Y: np.ndarray, w: np.ndarray | None, eta: float | None) -> None:
-        """An update from the batch (X, Y, w) was taken (``eta`` as train_step had it)."""
-        if self.growth is not None and not self._replaying:
+        """An update from the batch (X, Y, w) was taken (``eta`` as train_step had it; None where
+        the plan does not fold, and every update has its own copy)."""
+        if eta is not None and self.growth is not None and not self._replaying:
             self._since.append((X, Y, w, eta))
 
     def end_epoch(self) -> None:
