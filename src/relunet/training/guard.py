@@ -48,12 +48,13 @@ class DivergenceError(ValueError, ArithmeticError):
     """
 
     def __init__(self, epoch: int, batch: int, step: int, where: str, layer: int, quantity: str, *,
-                 loss: float | None = None, reference: float | None = None, factor: float | None = None) -> None:
+                 loss: float | None = None, reference: float | None = None, factor: float | None = None,
+                 history: Any = None) -> None:
         self.epoch, self.batch, self.step = epoch, batch, step
         self.where, self.layer, self.quantity = where, layer, quantity
         self.loss, self.reference, self.factor = loss, reference, factor
         self.steps_kept = step - 2 if where == "loss growth" else step - 1
-        self.history: Any = None
+        self.history = history
         super().__init__(self.explain())
 
     def explain(self, advice: str | None = None) -> str:
@@ -89,6 +90,10 @@ class Diverged(Exception):
     def __init__(self, where: str, layer: int, quantity: str, **detail: float) -> None:
         super().__init__(where, layer, quantity)
         self.where, self.layer, self.quantity, self.detail = where, layer, quantity, detail
+
+    def error(self, epoch: int, batch: int, step: int, history: Any) -> DivergenceError:
+        """The DivergenceError of this at (epoch, batch, step), with the epochs finished."""
+        return DivergenceError(epoch, batch, step, self.where, self.layer, self.quantity, history=history, **self.detail)
 
 
 class Growth:

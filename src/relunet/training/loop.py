@@ -22,7 +22,7 @@ from ..network import Network
 from ..optimizers import Adam, Optimizer, get_optimizer
 from .callbacks import Hooks
 from .data import Epochs, draw_seed, validation_split
-from .guard import DIVERGENCE_FACTOR, DivergenceError, Diverged, Growth, Guard
+from .guard import DIVERGENCE_FACTOR, Diverged, Growth, Guard
 from .records import EpochInfo, History, StepInfo
 from .step import train_step
 
@@ -97,8 +97,7 @@ def fit(
     restore_best, flush = check_bool("restore_best", restore_best), check_bool("flush_subnormals", flush_subnormals)
     patience, tol = check_positive_int("patience", patience), check_real("tol", tol, minimum=0.0)
     initial_epoch = optimizer.epoch if initial_epoch is None else check_non_negative_int("initial_epoch", initial_epoch)
-    if divergence_factor is not None:
-        divergence_factor = check_real("divergence_factor", divergence_factor, minimum=1.0, strict=True)
+    factor = _divergence_factor(divergence_factor)
     hooks = Hooks(callbacks)
     seed = check_seed(seed)
     if isinstance(seed, np.random.Generator):
@@ -111,8 +110,7 @@ def fit(
 
     plan = _fast.plan(net, optimizer, data.batch_size)
     engine = _fast.Engine(net, plan, observed=bool(hooks.step))
-    growth = None if divergence_factor is None else Growth(divergence_factor, net.cost, Y, w)
-    guard = Guard(net, optimizer, engine.sum_of_squares, growth)
+    guard = Guard(net, optimizer, engine.sum_of_squares, factor and Growth(factor, net.cost, Y, w))
     history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed, plan=str(plan))
     best_theta = np.empty_like(net.theta) if early_stopping and restore_best else None
     best, bad_epochs, step, stop_reason = math.inf, 0, 0, None
@@ -133,9 +131,7 @@ def fit(
                 try:
                     loss, grads = train_step(engine, guard, optimizer, Xb, Yb, wb, eta)
                 except Diverged as d:
-                    err = DivergenceError(epoch, batch, step + 1, d.where, d.layer, d.quantity, **d.detail)
-                    err.history = history
-                    raise err from None
+                    raise d.error(epoch, batch, step + 1, history) from None
                 step += 1
                 loss_sum, weight_sum = loss_sum + loss * rows, weight_sum + rows
                 if hooks.step:
@@ -172,6 +168,11 @@ def fit(
     for hook in hooks.end:
         hook(history)
     return history
+
+
+def _divergence_factor(value: Any) -> float | None:
+    """``divergence_factor`` checked: None (the loss-growth rule off) or a finite number > 1."""
+    return None if value is None else check_real("divergence_factor", value, minimum=1.0, strict=True)
 
 
 def _epoch_hooks(hooks, epoch, initial_epoch, epochs, train_loss, val_loss, lr, t_start, net, optimizer, history) -> bool:
