@@ -268,6 +268,89 @@ def test_a_step_that_could_overflow_is_not_folded_and_is_undone(mkl, fold_everyt
     assert net.theta.tobytes() == before.tobytes()
 
 
+@needs_mkl
+def test_a_folded_run_whose_loss_runs_away_is_undone_to_the_last_good_step(mkl, fold_everything, monkeypatch):
+    # ŷ = w x, x = 1, y = 0, w = 1: each folded step w ← w − 3w = −2w quadruples the loss ½ w²;
+    # step 11's loss ½ 4^10 is the first above 1e6 × ½, so step 10's folded update is undone:
+    # the copy from before step 9 (the first of epoch 2), then step 9 again, leave w = (−2)^9
+    # (tests/test_training_divergence.py)
+    folds = _counting_folds(monkeypatch)
+    net = rn.Network([1, 1], activation="identity", bias=False, seed=0)
+    net.W[0][:] = 1.0
+    opt = rn.SGD(lr=3.0)
+    with pytest.raises(rn.DivergenceError) as err:
+        rn.fit(net, np.ones((4, 1)), np.zeros((4, 1)), optimizer=opt, epochs=10, batch_size=1, shuffle=False)
+    assert err.value.history.plan.startswith("folded SGD on MKL") and None not in folds
+    assert len(folds) == 10 + 1 and folds[10] == folds[8]  # the same step, taken again
+    assert (err.value.where, err.value.step, err.value.steps_kept) == ("loss growth", 11, 9)
+    assert net.W[0][0, 0] == -512.0 and opt.t == 9
+
+
+def _thetas_per_step(net, X, Y, **kw):
+    """θ after each step of a fit with the rule off (step 0: before it), and each step's loss."""
+    thetas, losses = [net.theta.copy()], []
+
+    class Keep(rn.Callback):
+        def on_step(self, info):
+            thetas.append(info.net.theta.copy())
+            losses.append(info.loss)
+
+    rn.fit(net, X, Y, callbacks=[Keep()], divergence_factor=None, **kw)
+    return thetas, losses
+
+
+@needs_mkl
+@pytest.mark.parametrize("copy_every", [1, 3, 16])
+def test_a_folded_rewind_across_epochs_and_shuffles_takes_the_same_steps_again(mkl, fold_everything, monkeypatch,
+                                                                               copy_every):
+    # ŷ = w x on rows of different x, y = 0: w ← (1 − η x²) w grows every step, in an order the
+    # shuffle sets, with η = 4 · 0.9^epoch. A factor between the losses of steps 8 and 9 stops the
+    # run at step 9, the first of epoch 2: undoing step 8 takes the steps since the last copy
+    # (epoch 1's first, or later) again, with epoch 1's η on epoch 1's rows (whose buffers epoch 2
+    # has refilled).
+    monkeypatch.setattr(rn.training.guard.Guard, "FOLDED_STEPS_PER_COPY", copy_every)
+    X, Y = np.array([[1.0], [1.1], [0.9], [1.2]]), np.zeros((4, 1))
+    net = rn.Network([1, 1], activation="identity", bias=False, seed=0)
+    net.W[0][:] = 1.0
+    def sgd():
+        return rn.SGD(lr=4.0, schedule=rn.StepDecay(step_size=1, gamma=0.9))
+
+    fit = dict(optimizer=sgd(), epochs=3, batch_size=1, seed=5)
+    thetas, losses = _thetas_per_step(net.copy(), X, Y, **fit)
+    assert all(b > a for a, b in zip(losses, losses[1:]))
+    fit["optimizer"] = opt = sgd()
+    with pytest.raises(rn.DivergenceError) as err:
+        rn.fit(net, X, Y, divergence_factor=np.sqrt(losses[7] * losses[8]) / losses[0], **fit)
+    assert err.value.history.plan.startswith("folded SGD on MKL")
+    assert (err.value.step, err.value.epoch, err.value.batch, err.value.steps_kept) == (9, 2, 0, 7)
+    assert net.theta.tobytes() == thetas[7].tobytes() and opt.t == 7
+
+
+@needs_mkl
+def test_a_folded_rewind_on_a_relu_network_with_weights_is_the_state_before_the_last_update(mkl, fold_everything,
+                                                                                             monkeypatch):
+    monkeypatch.setattr(rn.training.guard.Guard, "FOLDED_STEPS_PER_COPY", 3)
+    net, X, Y = _net_and_data()
+    w = np.random.default_rng(5).uniform(0.5, 2.0, X.shape[0])
+    fit = dict(epochs=2, batch_size=16, seed=3, sample_weight=w)
+    thetas, _ = _thetas_per_step(net.copy(), X, Y, optimizer=rn.SGD(lr=0.7), **fit)
+    with pytest.raises(rn.DivergenceError) as err:
+        rn.fit(net, X, Y, optimizer=rn.SGD(lr=0.7), **fit)
+    assert err.value.where == "loss growth" and err.value.steps_kept >= 3
+    assert err.value.history.plan.startswith("folded SGD on MKL")
+    assert net.theta.tobytes() == thetas[err.value.steps_kept].tobytes()
+
+
+@needs_mkl
+def test_the_folded_step_with_the_loss_growth_rule_on_or_off_is_the_same_bits(mkl, fold_everything):
+    net, X, Y = _net_and_data()
+    on, off = net.copy(), net.copy()
+    h_on = rn.fit(on, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=16, seed=3)
+    h_off = rn.fit(off, X, Y, rn.SGD(lr=0.05), epochs=3, batch_size=16, seed=3, divergence_factor=None)
+    assert h_on.plan.startswith("folded SGD on MKL")
+    assert on.theta.tobytes() == off.theta.tobytes() and h_on.train_loss == h_off.train_loss
+
+
 class _HalfTanh(rn.Activation):
     """f(z) = tanh(z) / 2 with its own backprop (written outside relunet: may not run in place)."""
 

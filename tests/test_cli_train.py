@@ -227,6 +227,11 @@ def _bad_csvs(tmp_path):
         (["--dataset", "diabetes", "--activation", "tanh", "--step-at-zero", "0"], "--step-at-zero applies to relu"),
         (["--dataset", "iris"], "invalid choice: 'iris'"),
         (["--dataset", "diabetes", "--optimizer", "sgd", "--lr", "1e8", "--quiet"], "training diverged at epoch"),
+        (["--dataset", "diabetes", "--lr", "1e6", "--quiet"],
+         r"training diverged at epoch 0, batch 1 \(step 2\): the loss .* is above divergence_factor .* nothing was "
+         r"written \(try a smaller --lr, or a larger --divergence-factor \(0 turns the check off\)\)$"),
+        (["--dataset", "friedman1", "--lr", "1e6", "--quiet"], "is above divergence_factor"),
+        (["--dataset", "diabetes", "--divergence-factor", "1"], "--divergence-factor: expected 0 or a finite number > 1"),
     ],
 )
 def test_train_refuses_bad_input_with_one_line_and_keeps_old_outputs(argv, message, tmp_path, existing_run, capsys):
@@ -239,6 +244,14 @@ def test_train_refuses_bad_input_with_one_line_and_keeps_old_outputs(argv, messa
     assert lines[0].startswith("relunet train: error:")
     assert re.search(message, lines[0]), lines[0]
     _assert_untouched(existing_run)
+
+
+def test_train_with_the_divergence_check_off_runs_away_as_asked(tmp_path, capsys):
+    rc, out, err = _run(capsys, "train", "--dataset", "diabetes", "--lr", "1e6", "--divergence-factor", "0",
+                        "--epochs", "2", "--no-plot", "--quiet", "--out", str(tmp_path / "run"))
+    assert rc == 0 and err == ""
+    test = json.loads((tmp_path / "run" / "metrics.json").read_text())["test"]
+    assert test["r2"] < -1e6  # what the check is for
 
 
 def test_evaluate_and_predict_refuse_bad_input(trained, tmp_path, capsys):

@@ -165,3 +165,38 @@ def test_get_cost():
         rn.get_cost("mse")
     with pytest.raises(TypeError, match="cost must be a name or a Cost"):
         rn.get_cost(None)
+
+
+# --------------------------------------------------------------------------- the constant predictor
+def _constant_output(name, y_bar, n):
+    """(z[L], r[L]) of every row predicting y_bar: z = ln ȳ for softmax, logit ȳ for sigmoid."""
+    r = np.tile(y_bar, (n, 1))
+    if name == "squared_error":
+        return r, r
+    return (np.log(r) if name == "cross_entropy" else np.log(r / (1 - r))), r
+
+
+@pytest.mark.parametrize("name", sorted(COSTS))
+@pytest.mark.parametrize("weighted", [False, True])
+def test_constant_value_is_the_cost_of_predicting_the_mean_and_no_constant_does_better(name, weighted):
+    rng = np.random.default_rng(1)
+    n, m = 40, 3
+    Y = {"squared_error": rng.standard_normal((n, m)),
+         "cross_entropy": np.eye(m)[rng.integers(0, m, n)],
+         "binary_cross_entropy": (rng.uniform(size=(n, m)) < [0.2, 0.5, 0.9]).astype(float)}[name]
+    w = rng.uniform(0.5, 2.0, n) if weighted else None
+    c = row_weights(n, w, np.float64)
+    y_bar = np.average(Y, axis=0, weights=w)
+    cost = COSTS[name]()
+    best = cost.constant_value(Y, c, y_bar)
+    assert best == pytest.approx(float(cost.value(*_constant_output(name, y_bar, n), Y, c)), rel=1e-12)
+    for _ in range(5):  # any other constant output costs more
+        other = np.clip(y_bar + 0.05 * rng.standard_normal(m), 0.01, 0.99) if name != "squared_error" else \
+            y_bar + 0.05 * rng.standard_normal(m)
+        if name == "cross_entropy":
+            other = other / other.sum()
+        assert cost.value(*_constant_output(name, other, n), Y, c) > best
+
+
+def test_a_cost_of_its_own_has_no_constant_value():
+    assert rn.Cost().constant_value(np.zeros((2, 1)), 0.5, np.zeros(1)) is None

@@ -209,6 +209,7 @@ def test_regressor_multioutput_and_step_at_zero(friedman):
         (dict(max_fun=0), "max_fun must be a positive int \\(got 0\\)"),
         (dict(n_iter_no_change=0), "n_iter_no_change must be a positive int or inf \\(got 0\\)"),
         (dict(activation="logit"), "activation must be an Activation or one of .*logistic"),
+        (dict(divergence_factor=0.5), "divergence_factor must be None or a finite number > 1 \\(got 0.5\\)"),
     ],
 )
 def test_bad_parameters_are_refused_at_fit_naming_them(params, message):
@@ -216,6 +217,19 @@ def test_bad_parameters_are_refused_at_fit_naming_them(params, message):
     with pytest.raises(ValueError, match=message):
         est.fit(np.zeros((4, 2)), np.zeros(4))
     assert not hasattr(est, "net_")
+
+
+@pytest.mark.parametrize("make", [ReLUNetRegressor, ReLUNetClassifier])
+def test_a_runaway_learning_rate_raises_as_a_non_finite_loss_does(make, friedman, digits):
+    X, y = (friedman[0], friedman[2]) if make is ReLUNetRegressor else digits
+    est = make(hidden_layer_sizes=(16,), learning_rate_init=1e6, random_state=0, max_iter=20)
+    with pytest.raises(rn.DivergenceError, match="is above divergence_factor") as err:
+        est.fit(X, y)
+    assert err.value.where == "loss growth" and est.t_ == err.value.steps_kept and np.isfinite(est.net_.theta).all()
+    est.set_params(divergence_factor=None).fit(X, y)  # as before the check: it runs away, finite
+    p = np.bincount(y) / len(y) if make is ReLUNetClassifier else None
+    constant = 0.5 * np.var(y) if p is None else -np.sum(p[p > 0] * np.log(p[p > 0]))  # the constant predictor's loss
+    assert np.isfinite(est.loss_curve_).all() and min(est.loss_curve_) > 1e4 * constant
 
 
 def test_max_iter_without_convergence_warns_and_early_stopping_keeps_the_best(friedman):

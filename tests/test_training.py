@@ -198,7 +198,8 @@ def test_divergence_names_epoch_step_layer_and_keeps_the_last_finite_parameters(
             last["params"], last["step"], last["epoch"] = _params(info.net), info.step, info.epoch
 
     with pytest.raises(rn.DivergenceError) as err:
-        rn.fit(net, X, Y, optimizer=rn.SGD(lr=50.0), epochs=20, batch_size=8, seed=0, callbacks=[Keep()])
+        rn.fit(net, X, Y, optimizer=rn.SGD(lr=50.0), epochs=20, batch_size=8, seed=0, callbacks=[Keep()],
+               divergence_factor=None)  # the loss-growth rule would stop it first (tests/test_training_divergence.py)
     e = err.value
     assert isinstance(e, ValueError) and isinstance(e, ArithmeticError)
     assert e.step == last["step"] + 1 and e.epoch >= last["epoch"]
@@ -272,6 +273,9 @@ def test_a_network_with_non_finite_parameters_is_refused_before_training():
         ({"seed": 1.5}, TypeError, "seed must be a non-negative int"),
         ({"callbacks": [42]}, TypeError, "each callback must have on_step/on_epoch methods or be callable"),
         ({"patience": 0}, ValueError, "patience must be a positive int"),
+        ({"divergence_factor": 1}, ValueError, r"divergence_factor must be > 1 \(got 1\)"),
+        ({"divergence_factor": float("inf")}, ValueError, r"divergence_factor must be finite \(got inf\)"),
+        ({"divergence_factor": "1e6"}, TypeError, r"divergence_factor must be a real number \(got '1e6'\)"),
     ],
 )
 def test_bad_arguments_are_refused_before_any_work(kwargs, exc, message):

@@ -57,6 +57,11 @@ class Cost:
         """C = Σ_i c_i C_i for row weights c of shape (n, 1) (or the scalar 1/n), in the arrays' dtype."""
         raise NotImplementedError
 
+    def constant_value(self, Y: np.ndarray, c: np.ndarray | float, y_bar: np.ndarray) -> float | None:
+        """C of the constant output ŷ_i = y_bar (m_L,) on the rows Y: with y_bar the rows' weighted
+        mean, the loss of the best constant predictor. None where the cost does not say."""
+        return None
+
     def output_error(
         self,
         z_L: np.ndarray,
@@ -88,6 +93,10 @@ class SquaredError(Cost):
         e = r_L - Y
         return 0.5 * np.sum(c * (e * e))
 
+    def constant_value(self, Y, c, y_bar):
+        e = Y - y_bar
+        return float(0.5 * np.sum(c * (e * e)))
+
     def output_error(self, z_L, r_L, Y, c, f, dC_dr_out=None, dC_dz_out=None):
         dC_dr = np.subtract(r_L, Y, out=dC_dr_out)
         np.multiply(dC_dr, c, out=dC_dr)  # (3)
@@ -114,6 +123,9 @@ class SoftmaxCrossEntropy(Cost):
     def value(self, z_L, r_L, Y, c):
         return -np.sum(c * (Y * _log_softmax(z_L)))
 
+    def constant_value(self, Y, c, y_bar):
+        return float(-np.sum(c * _xlogy(Y, y_bar)))  # −Σ c_i Σ_j y_ij ln ȳ_j
+
     def output_error(self, z_L, r_L, Y, c, f, dC_dr_out=None, dC_dz_out=None):
         dC_dz = np.subtract(r_L, Y, out=dC_dz_out)
         np.multiply(dC_dz, c, out=dC_dz)
@@ -136,6 +148,9 @@ class SigmoidBinaryCrossEntropy(Cost):
         softplus = np.maximum(z_L, 0) + np.log1p(np.exp(-np.abs(z_L)))
         return np.sum(c * (softplus - Y * z_L))
 
+    def constant_value(self, Y, c, y_bar):
+        return float(-np.sum(c * (_xlogy(Y, y_bar) + _xlogy(1 - Y, 1 - y_bar))))
+
     def output_error(self, z_L, r_L, Y, c, f, dC_dr_out=None, dC_dz_out=None):
         dC_dz = np.subtract(r_L, Y, out=dC_dz_out)
         np.multiply(dC_dz, c, out=dC_dz)
@@ -143,6 +158,12 @@ class SigmoidBinaryCrossEntropy(Cost):
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             dC_dr = np.divide(dC_dz, Sigmoid().derivative(z_L), out=dC_dr_out)
         return dC_dr, dC_dz
+
+
+def _xlogy(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """y ln p, with 0 ln 0 = 0 (and −inf where p = 0 < y)."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(y == 0, 0.0, y * np.log(p))
 
 
 COSTS: dict[str, Callable[[], Cost]] = {

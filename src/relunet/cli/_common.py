@@ -49,6 +49,7 @@ non_negative_int = _number_type(int, lambda v: v >= 0, "an int >= 0")
 positive_float = _number_type(float, lambda v: math.isfinite(v) and v > 0, "a number > 0", "a finite number > 0")
 non_negative_float = _number_type(float, lambda v: math.isfinite(v) and v >= 0, "a number >= 0", "a finite number >= 0")
 fraction = _number_type(float, lambda v: 0 < v < 1, "a number in (0, 1)")
+factor_or_zero = _number_type(float, lambda v: v == 0 or (math.isfinite(v) and v > 1), "a number", "0 or a finite number > 1")
 
 
 def add_data_arguments(p: argparse.ArgumentParser, required: bool = True) -> None:

@@ -245,7 +245,7 @@ def train(run_: Run, split: Split, steps: int, batch_size: int, seed: int, callb
                       callbacks=callbacks)
         run_.steps = history.steps
     except DivergenceError as exc:
-        run_.diverged, run_.steps = str(exc), exc.step - 1
+        run_.diverged, run_.steps = str(exc), exc.steps_kept
     run_.seconds = time.perf_counter() - t0
     run_.tracker.measure(run_.net, run_.steps)
     run_.train_rel = split.rel_mse(run_.net, split.X_train, split.Y_train, split.var_train)

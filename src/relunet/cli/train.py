@@ -15,6 +15,7 @@ import time
 import numpy as np
 
 from ..tabular import IMPUTE_STRATEGIES, Preprocessing
+from ..training.guard import DIVERGENCE_FACTOR, DivergenceError
 from . import CLIError
 from ._common import (
     EXTRA_KEY,
@@ -24,6 +25,7 @@ from ._common import (
     atomic_write_text,
     check_output_dir,
     csv_text,
+    factor_or_zero,
     file_digest,
     format_metrics,
     fraction,
@@ -126,6 +128,10 @@ def add_parser(sub) -> None:
     p.add_argument("--dtype", choices=("float32", "float64"), default="float64",
                    help="float type of the weights, inputs and every computation, kept end to end "
                    "(default float64; float32 halves the memory)")
+    p.add_argument("--divergence-factor", type=factor_or_zero, default=DIVERGENCE_FACTOR, metavar="F",
+                   help=f"stop (exit 2, no files written) once a batch loss exceeds F × the larger of the "
+                   f"first batch's loss and the constant predictor's (default {DIVERGENCE_FACTOR:g}; 0 turns "
+                   f"the check off)")
     p.add_argument("--flush-subnormals", action="store_true",
                    help="flush subnormal floats to zero while training (faster very deep nets; x86-64 Linux)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/<dataset or CSV name>)")
@@ -327,7 +333,11 @@ def run(args: argparse.Namespace) -> int:
             restore_best=True,
             callbacks=callbacks,
             flush_subnormals=args.flush_subnormals,
+            divergence_factor=args.divergence_factor or None,
         )
+    except DivergenceError as exc:
+        growth = ", or a larger --divergence-factor (0 turns the check off)" if exc.where == "loss growth" else ""
+        raise CLIError(exc.explain(f"nothing was written (try a smaller --lr{growth})")) from None
     finally:
         if bar is not None:
             bar.close()

@@ -43,6 +43,7 @@ from ..activations import ACTIVATIONS, Activation, get_activation, takes_paramet
 from ..network import Network
 from ..optimizers import OPTIMIZERS, get_optimizer, get_schedule
 from ..training.callbacks import Callback
+from ..training.guard import DIVERGENCE_FACTOR
 
 __all__ = ["ReLUNetRegressor", "ReLUNetClassifier"]
 
@@ -130,6 +131,7 @@ class _ReLUNetBase(BaseEstimator):
         init="he",
         bias=True,
         dtype=None,
+        divergence_factor=DIVERGENCE_FACTOR,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -158,6 +160,7 @@ class _ReLUNetBase(BaseEstimator):
         self.verbose = verbose
         self.max_fun = max_fun
         self.dtype = dtype
+        self.divergence_factor = divergence_factor
 
     # ------------------------------------------------------------------ the parts a subclass sets
     def _output(self, n_outputs: int) -> tuple[str, str]:
@@ -222,6 +225,8 @@ class _ReLUNetBase(BaseEstimator):
             raise TypeError(f"verbose must be True, False or an int >= 0 (got {self.verbose!r})")
         if self.dtype not in _DTYPES:
             raise ValueError(f"dtype must be None, 'float32' or 'float64' (got {self.dtype!r})")
+        if self.divergence_factor is not None and not (_is_real(self.divergence_factor) and self.divergence_factor > 1):
+            raise ValueError(f"divergence_factor must be None or a finite number > 1 (got {self.divergence_factor!r})")
 
     # ------------------------------------------------------------------ building the parts
     def _hidden_activation(self):
@@ -437,6 +442,7 @@ class _ReLUNetBase(BaseEstimator):
                 tol=float(self.tol),
                 restore_best=False,
                 callbacks=[scores],
+                divergence_factor=self.divergence_factor,
             )
         except ValueError as exc:  # a DivergenceError keeps the epochs it finished
             self._record(getattr(exc, "history", None), opt.t - steps_before, scores.scores)
@@ -591,6 +597,11 @@ _PARAMS_DOC = """
         scikit-learn does.
     dtype : {None, "float32", "float64"}, default None
         The network's dtype; None follows X (float32 stays float32, anything else float64).
+    divergence_factor : float or None, default 1e6
+        Stop with ``relunet.DivergenceError`` once a batch loss exceeds this factor × the largest
+        of the call's first batch loss and the constant predictor's loss (on the training rows,
+        and on that batch), undoing the update that led to it, as for a non-finite loss (see
+        ``relunet.fit``); None turns the check off. Not used by lbfgs.
 
     Attributes
     ----------

@@ -23,7 +23,7 @@ from ..optimizers import Adam, Optimizer, get_optimizer
 from ..stopping import Stopping
 from .callbacks import Hooks
 from .data import Epochs, draw_seed, validation_split
-from .guard import DivergenceError, Diverged, Guard
+from .guard import DIVERGENCE_FACTOR, Diverged, Growth, Guard
 from .memory import fit_memory
 from .records import EpochInfo, History, StepInfo
 from .step import train_step
@@ -50,6 +50,7 @@ def fit(
     sample_weight: Any = None,
     initial_epoch: int | None = None,
     flush_subnormals: bool = False,
+    divergence_factor: float | None = DIVERGENCE_FACTOR,
 ) -> History:
     """Train ``net`` in place on (X, Y) of shapes (n, m_0), (n, m_L) and return a :class:`History`.
 
@@ -82,11 +83,17 @@ def fit(
     flush_subnormals : train with subnormal floats flushed to zero (see
         :func:`relunet.flush_subnormals`): faster where a deep net's signal or gradient decays
         through that range, no longer IEEE there. x86-64 Linux only.
+    divergence_factor : the loss-growth rule's factor F (a number > 1; None turns the rule off):
+        training stops when a batch loss C_B exceeds F · R, R = max(the call's first batch loss,
+        C(ȳ) on the training rows, C(ȳ) on that batch), where C(ȳ) is the cost of the constant
+        predictor ŷ = ȳ, the training rows' weighted mean of Y. C_B is measured at the parameters
+        the previous update made, so that update is undone.
 
     The step that runs is chosen once per call (``History.plan`` says which, and why). Raises
     :class:`DivergenceError` if the loss or a gradient becomes non-finite (before that step's
-    update) or an update makes a parameter non-finite (the update is undone), leaving the network
-    and the optimizer exactly as after the last good step. numpy's overflow/invalid warnings are
+    update), an update makes a parameter non-finite (the update is undone) or the loss grows past
+    the divergence_factor rule (the update before it is undone), leaving the network and the
+    optimizer exactly as after the last good step. numpy's overflow/invalid warnings are
     silenced inside the loop, since that check is explicit. A network whose parameters are not
     finite to begin with is refused, and so is a fit whose buffers (gradient, optimizer state,
     batch, epoch and validation arrays) would need more memory than is available.
@@ -100,12 +107,9 @@ def fit(
     restore_best, flush = check_bool("restore_best", restore_best), check_bool("flush_subnormals", flush_subnormals)
     patience, tol = check_positive_int("patience", patience), check_real("tol", tol, minimum=0.0)
     initial_epoch = None if initial_epoch is None else check_non_negative_int("initial_epoch", initial_epoch)
+    factor = _divergence_factor(divergence_factor)
     hooks = Hooks(callbacks)
-    seed = check_seed(seed)
-    if isinstance(seed, np.random.Generator):
-        seed = int(seed.integers(2**63 - 1))
-    if seed is None and (shuffle or validation_fraction is not None):
-        seed = draw_seed()
+    seed = _seed(seed, shuffle or validation_fraction is not None)
     X, Y, w = net.check_XY(X, Y, sample_weight)
     train, Xv, Yv, wv = validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
     data = _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, early_stopping and restore_best)
@@ -118,7 +122,7 @@ def fit(
     initial_epoch = optimizer.epoch if initial_epoch is None else initial_epoch
     plan = _fast.plan(net, optimizer, data.batch_size)
     engine = _fast.Engine(net, plan, observed=bool(hooks.step))
-    guard = Guard(net, optimizer, engine.sum_of_squares)
+    guard = Guard(net, optimizer, engine.sum_of_squares, _growth(factor, net, Y, w, train))
     history.plan, keep_best, step, stop_reason = str(plan), early_stopping and restore_best, 0, None
     t_start = time.perf_counter()
     for hook in hooks.begin:
@@ -137,9 +141,7 @@ def fit(
                 try:
                     loss, grads = train_step(engine, guard, optimizer, Xb, Yb, wb, eta)
                 except Diverged as d:
-                    err = DivergenceError(epoch, batch, step + 1, d.where, d.layer, d.quantity)
-                    err.history = history
-                    raise err from None
+                    raise d.error(epoch, batch, step + 1, history) from None
                 step += 1
                 loss_sum, weight_sum = loss_sum + loss * rows, weight_sum + rows
                 if hooks.step:
@@ -148,6 +150,7 @@ def fit(
                         stop_reason = "callback"
                         break
 
+            guard.end_epoch()
             train_loss = loss_sum / weight_sum if weight_sum > 0 else math.nan
             val_loss = None if Xv is None else float(net.cost_of(net.forward(Xv), Yv, wv))
             monitored = train_loss if val_loss is None else val_loss
@@ -215,6 +218,27 @@ def _stopped(history: History, record: Stopping, hooks: Hooks, net: Network, opt
 
 def _best(record: Stopping) -> tuple[int | None, float | None]:
     return record.best_epoch, None if record.best_epoch is None else record.best_loss
+
+
+def _seed(seed: Any, needed: bool) -> int | None:
+    """fit's seed as an int: a Generator draws one, None draws a fresh one where it is ``needed``."""
+    seed = check_seed(seed)
+    if isinstance(seed, np.random.Generator):
+        seed = int(seed.integers(2**63 - 1))
+    return draw_seed() if seed is None and needed else seed
+
+
+def _growth(factor: float | None, net: Network, Y: np.ndarray, w: np.ndarray | None, train) -> Growth | None:
+    """The loss-growth rule on the training rows (``train``: their indices, None for all), or None."""
+    if factor is None:
+        return None
+    rows = slice(None) if train is None else train
+    return Growth(factor, net.cost, Y[rows], None if w is None else w[rows])
+
+
+def _divergence_factor(value: Any) -> float | None:
+    """``divergence_factor`` checked: None (the loss-growth rule off) or a finite number > 1."""
+    return None if value is None else check_real("divergence_factor", value, minimum=1.0, strict=True)
 
 
 def _epoch_hooks(hooks, epoch, initial_epoch, epochs, train_loss, val_loss, lr, t_start, net, optimizer, history) -> bool:
