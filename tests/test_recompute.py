@@ -113,3 +113,76 @@ def test_bad_input():
         step_memory([3, 4, 1], 2, every=2.5)
     with pytest.raises(ValueError, match="n must be a positive int"):
         step_memory([3, 4, 1], 0)
+
+
+# ------------------------------------------------------------------------------ fit(recompute_every=)
+def _hand_loop(net, X, Y, optimizer, epochs, batch):
+    """The textbook loop: Network.gradient on each batch in order, then the optimizer's rule."""
+    for _ in range(epochs):
+        optimizer.begin_epoch()
+        for i in range(0, X.shape[0], batch):
+            g = net.gradient(X[i:i + batch], Y[i:i + batch])
+            optimizer.step(net.parameters(), g.parameters(), flat=(net.theta, g.dC_dtheta))
+        optimizer.end_epoch(X.shape[0])
+
+
+@pytest.mark.parametrize("every", [1, 3, 8])
+@pytest.mark.parametrize("make_opt", [lambda: rn.SGD(lr=0.01, momentum=0.9), lambda: rn.Adam(lr=1e-3)])
+def test_fit_with_recomputation_is_the_textbook_loop_bit_for_bit(every, make_opt):
+    sizes = [3] + [8] * 23 + [2]
+    X, Y = data(40, 3, 2, np.float64)
+    net, ref = alive(sizes, np.float64, True), alive(sizes, np.float64, True)
+    history = rn.fit(net, X, Y, optimizer=make_opt(), epochs=3, batch_size=16, shuffle=False,
+                     recompute_every=every, divergence_factor=None)
+    _hand_loop(ref, X, Y, make_opt(), epochs=3, batch=16)
+    np.testing.assert_array_equal(net.theta, ref.theta)
+    assert not np.array_equal(net.theta, alive(sizes, np.float64, True).theta)  # it trained
+    assert history.plan.startswith(f"recomputation: z and r kept every {every} layers")
+
+
+def test_an_observer_of_a_recomputing_fit_sees_the_gradient_but_no_errors():
+    net = alive([3] + [8] * 10 + [2], np.float32, True)
+    X, Y = data(20, 3, 2, np.float32)
+    seen = []
+
+    class Watch(rn.Callback):
+        def on_step(self, info):
+            seen.append((info.grads.dC_dW[0].copy(), info.grads.dC_dz[3]))
+
+    rn.fit(net, X, Y, epochs=1, batch_size=20, shuffle=False, recompute_every=4, callbacks=[Watch()])
+    start = alive([3] + [8] * 10 + [2], np.float32, True)
+    np.testing.assert_array_equal(seen[0][0], start.gradient(X, Y).dC_dW[0])
+    assert seen[0][1] is None
+
+
+def test_a_non_finite_value_while_recomputing_stops_and_keeps_the_parameters():
+    net = alive([3] + [8] * 6 + [1], np.float64, True)
+    X, Y = data(10, 3, 1, np.float64)
+    X[0, 0] = 1e300  # finite input, products overflow inside
+    before = net.theta.copy()
+    with pytest.raises(rn.DivergenceError, match=r"step 1\)"):
+        rn.fit(net, X, Y, epochs=1, batch_size=10, shuffle=False, recompute_every=2)
+    np.testing.assert_array_equal(net.theta, before)
+
+
+def test_recomputation_lets_a_fit_that_would_not_fit_in_memory_run(monkeypatch):
+    from relunet import _memory
+
+    sizes = [4] + [256] * 300 + [1]
+    from relunet.training.memory import fit_memory
+
+    need = fit_memory(sizes, 256, 256, rn.Adam(), np.float32).training
+    trace = rn.step_memory(sizes, 256, np.float32).activations  # 160 MiB of the need
+    monkeypatch.setattr(_memory, "available_memory", lambda: need - trace // 2)
+    net = rn.Network(sizes, dtype=np.float32, seed=0)
+    X, Y = data(256, 4, 1, np.float32)
+    with pytest.raises(ValueError, match="needs about"):
+        rn.fit(net, X, Y, epochs=1, batch_size=256)
+    rn.fit(net, X, Y, epochs=1, batch_size=256, recompute_every=17)
+
+
+def test_recompute_every_must_be_a_positive_int():
+    net = rn.Network([2, 3, 1], seed=0)
+    X, Y = data(4, 2, 1, np.float64)
+    with pytest.raises(ValueError, match=r"recompute_every must be a positive int \(got 0\)"):
+        rn.fit(net, X, Y, recompute_every=0)

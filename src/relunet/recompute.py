@@ -80,22 +80,22 @@ def checkpointed_gradient(net: Network, X: Any, Y: Any, every: int, sample_weigh
     every = check_positive_int("every", every)
     X, Y, w = net.check_XY(X, Y, sample_weight)
     n, L = X.shape[0], net.L
-    trace = _checkpointed_trace(net, n, every)
+    trace = checkpointed_trace(net, n, every)
     trace.r[0] = X
     net.feed(trace, 0, L)  # the slots hold the last segment's z and r at the end
     loss = float(net.cost_of(trace, Y, w))
-    grads = _backward(net, trace, Y, w, _shared_errors(net, n), every)
+    grads = segmented_backward(net, trace, Y, row_weights(n, w, net.dtype), shared_errors(net, n), every)
     grads.dC_dz = [None] * (L + 1)
     grads.dC_dr = [None] * (L + 1)
     grads.loss = loss
     return grads
 
 
-def _backward(net: Network, trace: Trace, Y: np.ndarray, w: np.ndarray | None, grads: Gradients,
+def segmented_backward(net: Network, trace: Trace, Y: np.ndarray, c: np.ndarray, grads: Gradients,
               every: int) -> Gradients:
-    """(3), then (4)–(6) segment by segment from the last, recomputing each but the last."""
-    L, n = net.L, Y.shape[0]
-    c = row_weights(n, w, net.dtype)
+    """(3), then (4)–(6) segment by segment from the last, recomputing each but the last; c (n, 1)
+    the row weights."""
+    L = net.L
     grads.dC_dr[L], grads.dC_dz[L] = net.cost.output_error(
         trace.z[L], trace.r[L], Y, c, net.activations[L], grads.dC_dr[L], grads.dC_dz[L]
     )  # (3) dC_dr[L] = ∂C/∂ŷ, and (4) at the output
@@ -108,7 +108,7 @@ def _backward(net: Network, trace: Trace, Y: np.ndarray, w: np.ndarray | None, g
     return grads
 
 
-def _checkpointed_trace(net: Network, n: int, every: int) -> Trace:
+def checkpointed_trace(net: Network, n: int, every: int) -> Trace:
     """A Trace whose z[k], r[k] are layer k's own arrays at the checkpoints and at L, and the
     segment's shared slots elsewhere."""
     dt, L = net.dtype, net.L
@@ -123,7 +123,7 @@ def _checkpointed_trace(net: Network, n: int, every: int) -> Trace:
     return Trace(z=z, r=r)
 
 
-def _shared_errors(net: Network, n: int) -> Gradients:
+def shared_errors(net: Network, n: int) -> Gradients:
     """Gradients whose dC_dz[k] (and dC_dr[k]) share one buffer per width: backprop reads dC_dz[k+1]
     for (5) and (6) before (4) writes dC_dz[k]."""
     dC_dtheta = np.empty(net.layout.size, net.dtype)
@@ -132,3 +132,4 @@ def _shared_errors(net: Network, n: int) -> Gradients:
     dr = {m: np.empty((n, m), net.dtype) for m in set(net.sizes[1:])}
     return Gradients(dC_dW=list(dC_dW), dC_db=list(dC_db), dC_dz=[None] + [dz[m] for m in net.sizes[1:]],
                      dC_dr=[None] + [dr[m] for m in net.sizes[1:]], dC_dtheta=dC_dtheta)
+

@@ -9,6 +9,7 @@ penalty of the optimizer is not added.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 import time
 from collections.abc import Sequence
@@ -25,6 +26,7 @@ from .callbacks import Hooks
 from .data import Epochs, draw_seed, validation_split
 from .guard import DIVERGENCE_FACTOR, Diverged, Growth, Guard
 from .memory import fit_memory
+from .recomputing import Recomputing
 from .records import EpochInfo, History, StepInfo
 from .step import train_step
 
@@ -51,6 +53,7 @@ def fit(
     initial_epoch: int | None = None,
     flush_subnormals: bool = False,
     divergence_factor: float | None = DIVERGENCE_FACTOR,
+    recompute_every: int | None = None,
 ) -> History:
     """Train ``net`` in place on (X, Y) of shapes (n, m_0), (n, m_L) and return a :class:`History`.
 
@@ -89,6 +92,13 @@ def fit(
         predictor ŷ = ȳ, the training rows' weighted mean of Y. C_B is measured at the parameters
         the previous update made, so that update is undone.
 
+    recompute_every : s: keep z and r only every s layers in each step's forward pass and recompute
+        the layers between in backward (:func:`relunet.checkpointed_gradient`): about
+        2 n m (L/s + s) numbers held instead of 2 n Σ m_k, for one more forward pass per step. The
+        step is then the textbook arithmetic, the same bits as :meth:`Network.gradient` and the
+        optimizer's rule, and ``grads.dC_dz`` of an observer holds None. The validation pass
+        still keeps every layer (for its rows).
+
     The step that runs is chosen once per call (``History.plan`` says which, and why). Raises
     :class:`DivergenceError` if the loss or a gradient becomes non-finite (before that step's
     update), an update makes a parameter non-finite (the update is undone) or the loss grows past
@@ -108,11 +118,13 @@ def fit(
     patience, tol = check_positive_int("patience", patience), check_real("tol", tol, minimum=0.0)
     initial_epoch = None if initial_epoch is None else check_non_negative_int("initial_epoch", initial_epoch)
     factor = _divergence_factor(divergence_factor)
+    every = None if recompute_every is None else check_positive_int("recompute_every", recompute_every)
     hooks = Hooks(callbacks)
     seed = _seed(seed, shuffle or validation_fraction is not None)
     X, Y, w = net.check_XY(X, Y, sample_weight)
     train, Xv, Yv, wv = validation_split(net, X, Y, w, validation_data, validation_fraction, seed)
-    data = _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, early_stopping and restore_best)
+    data = _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, early_stopping and restore_best,
+                   every)
 
     history = History(monitor="val_loss" if Xv is not None else "train_loss", seed=seed)
     record, stopped = _record(net, optimizer, history.monitor, early_stopping, patience, restore_best)
@@ -120,8 +132,7 @@ def fit(
     if stopped:
         return _stopped(history, record, hooks, net, optimizer)
     initial_epoch = optimizer.epoch if initial_epoch is None else initial_epoch
-    plan = _fast.plan(net, optimizer, data.batch_size)
-    engine = _fast.Engine(net, plan, observed=bool(hooks.step))
+    plan, engine = _engine(net, optimizer, data.batch_size, every, observed=bool(hooks.step))
     guard = Guard(net, optimizer, engine.sum_of_squares, _growth(factor, net, Y, w, train))
     history.plan, keep_best, step, stop_reason = str(plan), early_stopping and restore_best, 0, None
     t_start = time.perf_counter()
@@ -175,13 +186,23 @@ def fit(
     return history
 
 
-def _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, keep_best) -> Epochs:
+def _engine(net: Network, optimizer: Optimizer, batch_size: int, every: int | None, observed: bool):
+    """(plan, engine) of the call: the fast engine's choice, or recomputation every ``every`` layers."""
+    plan = _fast.plan(net, optimizer, batch_size)
+    if every is None:
+        return plan, _fast.Engine(net, plan, observed=observed)
+    reason = (f"recomputation: z and r kept every {every} layers, the layers between recomputed in backward "
+              f"(the textbook step, one more forward pass)")
+    return dataclasses.replace(plan, fold=False, chain=0, reason=reason), Recomputing(net, every)
+
+
+def _epochs(net, optimizer, X, Y, w, train, Xv, batch_size, shuffle, seed, keep_best, every) -> Epochs:
     """The training rows' :class:`Epochs`, once the fit's buffers are known to fit in memory."""
     n = X.shape[0] if train is None else train.shape[0]
     batch_size = n if batch_size is None else batch_size
     n_val = 0 if Xv is None else Xv.shape[0]
     fit_memory(net.sizes, n, batch_size, optimizer, net.dtype, net.bias, shuffle, n_val, subset=train is not None,
-               keep_best=keep_best).require(parameters_allocated=True)
+               keep_best=keep_best, every=every).require(parameters_allocated=True)
     return Epochs(X, Y, w, train, batch_size, shuffle, seed)
 
 

@@ -55,15 +55,17 @@ _LABELS = {"parameters": "parameters", "gradient": "gradient", "optimizer": "opt
 
 
 def fit_memory(sizes: Any, n: int, batch_size: int, optimizer: Any, dtype: Any = np.float64, bias: bool = True,
-               shuffle: bool = True, n_val: int = 0, subset: bool = False, keep_best: bool = False) -> FitMemory:
+               shuffle: bool = True, n_val: int = 0, subset: bool = False, keep_best: bool = False,
+               every: int | None = None) -> FitMemory:
     """The memory of :func:`relunet.fit` on n training rows of a network with layer sizes m_0 … m_L,
     in batches of ``batch_size`` rows, with ``optimizer`` (its number of state arrays per
     parameter); ``n_val`` validation rows; ``subset``: the training rows are part of X (a
-    validation_fraction), so even an unshuffled fit gathers them into one array."""
+    validation_fraction), so even an unshuffled fit gathers them into one array; ``every``: the
+    step recomputes, keeping z and r every ``every`` layers (:func:`relunet.step_memory`)."""
     item = np.dtype(dtype).itemsize
     P = sum((m_in + bool(bias)) * m_out for m_in, m_out in zip(sizes[:-1], sizes[1:]))
     bs = min(batch_size, n)
-    batch = sum(_batch_bytes(sizes, rows, dtype, bias) for rows in {bs, n % bs} if rows)
+    batch = sum(_batch_bytes(sizes, rows, dtype, bias, every) for rows in {bs, n % bs} if rows)
     row = (sizes[0] + sizes[-1] + 1) * item  # X, Y and a sample weight
     data = n * (row + 2 * 8) if shuffle else n * row if subset else 0  # + the permutation and its rows, int64
     states = len(getattr(optimizer, "state_names", ()))
@@ -80,7 +82,7 @@ def fit_memory(sizes: Any, n: int, batch_size: int, optimizer: Any, dtype: Any =
     )
 
 
-def _batch_bytes(sizes, rows: int, dtype: Any, bias: bool) -> int:
+def _batch_bytes(sizes, rows: int, dtype: Any, bias: bool, every: int | None = None) -> int:
     """One batch size's workspace: trace and errors, and the batch's copy of X (with the ones column)."""
-    step = step_memory(sizes, rows, dtype, bias)
+    step = step_memory(sizes, rows, dtype, bias, every)
     return step.activations + step.errors + rows * (sizes[0] + 1) * np.dtype(dtype).itemsize
