@@ -358,13 +358,7 @@ def test_the_record_and_the_state_it_keeps_are_saved_and_loaded_as_they_were(tmp
 
 
 def _edit_record(*keys, value):
-    def edit(tensors, meta):
-        d = meta["stopping"]
-        for k in keys[:-1]:
-            d = d[k]
-        d[keys[-1]] = value
-
-    return edit
+    return _set("stopping", *keys, value=value)
 
 
 @pytest.mark.parametrize(

@@ -7,6 +7,7 @@ import math
 
 import numpy as np
 
+from .._fast import blas
 from ..network import Gradients, Network, Trace
 from ..recompute import checkpointed_trace, segmented_backward, shared_errors
 from .guard import Diverged
@@ -23,15 +24,20 @@ class Recomputing:
 
     def __init__(self, net: Network, every: int) -> None:
         self.net, self.every = net, every
-        self._buffers: dict[int, tuple[Trace, Gradients]] = {}
+        #: per batch size: the checkpointed trace, the shared errors, and the Gradients handed out
+        self._buffers: dict[int, tuple[Trace, Gradients, Gradients]] = {}
         self._grads: Gradients | None = None
+        self._out: Gradients | None = None
 
     def forward(self, X: np.ndarray) -> Trace:
         """(1)–(2) on a checked batch X (n, m_0), keeping the checkpoints (and the last segment)."""
         n = X.shape[0]
         if n not in self._buffers:
-            self._buffers[n] = (checkpointed_trace(self.net, n, self.every), shared_errors(self.net, n))
-        trace, self._grads = self._buffers[n]
+            errors, L = shared_errors(self.net, n), self.net.L
+            out = Gradients(dC_dW=errors.dC_dW, dC_db=errors.dC_db, dC_dz=[None] * (L + 1), dC_dr=[None] * (L + 1),
+                            dC_dtheta=errors.dC_dtheta)
+            self._buffers[n] = (checkpointed_trace(self.net, n, self.every), errors, out)
+        trace, self._grads, self._out = self._buffers[n]
         trace.r[0] = X
         self.net.feed(trace, 0, self.net.L)
         return trace
@@ -46,12 +52,9 @@ class Recomputing:
                 for name, g in (("dC_dW", grads.dC_dW[k]), ("dC_db", grads.dC_db[k])):
                     if g is not None and not np.isfinite(g).all():
                         raise Diverged("backward", k, f"{name}[{k}]")
-        L = self.net.L
-        return Gradients(dC_dW=grads.dC_dW, dC_db=grads.dC_db, dC_dz=[None] * (L + 1), dC_dr=[None] * (L + 1),
-                         dC_dtheta=grads.dC_dtheta)
+        return self._out
 
     @staticmethod
     def sum_of_squares(a: np.ndarray) -> float:
         """Σ a², inf or NaN as soon as any entry is."""
-        flat = a.reshape(-1)
-        return float(np.dot(flat, flat))
+        return blas.sum_of_squares(a)
