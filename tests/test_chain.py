@@ -27,8 +27,9 @@ def every_size(monkeypatch):
     monkeypatch.setattr(importlib.import_module("relunet._fast.plan"), "MIN_CHAIN_WORK", 0)
 
 
-def _net(bias, dtype, step_at_zero=0.5, sizes=(6, 9, 9, 7, 2), seed=0):
-    net = rn.Network(list(sizes), activation=rn.ReLU(step_at_zero=step_at_zero), bias=bias, seed=seed, dtype=dtype)
+def _net(bias, dtype, step_at_zero=0.5, sizes=(6, 9, 9, 7, 2), seed=0, activation=None):
+    f = activation or rn.ReLU(step_at_zero=step_at_zero)
+    net = rn.Network(list(sizes), activation=f, bias=bias, seed=seed, dtype=dtype)
     net.W[0][:, 0] = 0  # z[1][:, 0] = 0: Step(0) is exercised
     if bias:
         net.b[0][0] = 0
@@ -54,6 +55,40 @@ def test_its_steps_equal_the_textbook_steps(step_at_zero, bias, dtype, name):
     assert fast_opt.t == text_opt.t == 3
     np.testing.assert_allclose(net.theta, textbook.theta, **TOLERANCE[dtype])
     assert not np.array_equal(net.theta, _net(bias, dtype, step_at_zero).theta)  # it moved
+
+
+def _tat(step_at_zero=1.0):
+    return rn.Shaped("leaky_relu", negative_slope=0.8, output_scale=1.1, step_at_zero=step_at_zero)
+
+
+@pytest.mark.parametrize("activation", [rn.LeakyReLU(0.2, step_at_zero=0.5), _tat(), _tat(0.0)],
+                         ids=["leaky_relu", "tat", "tat-step0"])
+@pytest.mark.parametrize("bias", [True, False])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_leaky_relu_net_runs_it_and_its_steps_are_the_textbooks(activation, bias, dtype):
+    net = _net(bias, dtype, activation=activation)
+    X, Y = _data(net.sizes, dtype, n=3 * 17)
+    textbook, fast_opt, text_opt = net.copy(), rn.Adam(lr=0.01), rn.Adam(lr=0.01)
+    history = rn.fit(net, X, Y, optimizer=fast_opt, epochs=1, batch_size=17, shuffle=False)
+    _textbook_fit(textbook, text_opt, X, Y, 17)
+    assert "layer loop compiled on" in history.plan, history.plan
+    np.testing.assert_allclose(net.theta, textbook.theta, **TOLERANCE[dtype])
+    assert not np.array_equal(net.theta, _net(bias, dtype, activation=activation).theta)
+
+
+@pytest.mark.parametrize("activation", [rn.ReLU(step_at_zero=0.5), rn.LeakyReLU(0.2, step_at_zero=0.5), _tat()],
+                         ids=["relu", "leaky_relu", "tat"])
+def test_its_activation_and_derivative_are_the_activations_own_bits(activation):
+    """(2) and (4) of the loop against f and f' on z with both signs, exact zeros and NaN."""
+    net = _net(True, np.float32, sizes=(3, 64, 64, 1), activation=activation)
+    engine = _fast.Engine(net, _fast.plan(net, rn.Adam(), 32), observed=True)
+    X = np.random.default_rng(1).standard_normal((32, 3)).astype(np.float32)
+    trace = engine.forward(X)
+    z1 = trace.z[1].copy()
+    assert np.any(z1 == 0) and np.any(z1 < 0) and np.any(z1 > 0)
+    np.testing.assert_array_equal(trace.r[1], activation(z1))
+    grads = engine.gradient(trace, np.ones((32, 1), np.float32), np.full((32, 1), 1 / 32, np.float32))
+    np.testing.assert_array_equal(grads.dC_dz[1], grads.dC_dr[1] * activation.derivative(z1))
 
 
 @pytest.mark.parametrize("bias", [True, False])
@@ -108,6 +143,9 @@ def test_python_loop_switches_it_off_for_a_block():
 
 def test_it_is_planned_only_where_it_applies():
     assert _fast.plan(rn.Network([4, 16, 16, 1], activation="tanh"), rn.SGD(), 64).chain == 0
+    shifted = rn.Shaped("leaky_relu", negative_slope=0.8, input_shift=0.1)
+    assert _fast.plan(rn.Network([4, 16, 16, 1], activation=shifted), rn.SGD(), 64).chain == 0
+    assert _fast.plan(rn.Network([4, 16, 16, 1], activation=_tat()), rn.SGD(), 64).chain >= 2
     mixed = rn.Network([4, 16, 16, 1], activation=[rn.ReLU(step_at_zero=1.0), rn.ReLU(step_at_zero=0.0)])
     assert _fast.plan(mixed, rn.SGD(), 64).chain == 0
     assert _fast.plan(rn.Network([4, 16, 16, 1]), rn.SGD(), 8).chain == 0  # too few rows to split

@@ -125,6 +125,31 @@ def test_a_diverging_run_stops_cleanly_and_the_report_says_so(tmp_path):
     assert np.isfinite(net.theta).all()  # the guard kept the last finite parameters
 
 
+@pytest.mark.parametrize("factor, rule", [("1.01", "is above divergence_factor"), ("0", "is not finite")])
+def test_the_divergence_factor_reaches_the_training_guard(tmp_path, factor, rule):
+    out = tmp_path / "grow"
+    assert main(["deep", *TINY, "--recipe", "he", "--optimizer", "sgd", "--lr", "10", "--no-plot",
+                 "--divergence-factor", factor, "--out", str(out)]) == 0
+    assert {r["recipe"]: r for r in _rows(out / "summary.csv")}["he"]["status"] == "diverged"
+    assert rule in (out / "report.md").read_text()
+
+
+def test_recompute_every_reaches_fit(tmp_path):
+    """The model of ``--recompute-every 2`` is rn.fit(..., recompute_every=2) on the same split."""
+    from argparse import Namespace
+
+    from relunet.cli.deep import load_split
+
+    out = tmp_path / "recompute"
+    assert main(["deep", *TINY, "--recipe", "dks-tanh", "--recompute-every", "2", "--no-plot", "--out", str(out)]) == 0
+    split = load_split(Namespace(dataset=None, csv=None, seed=0, target=None, features=None))
+    net, record = rn.deep_network(5, 8, 4, 1, "dks-tanh", seed=0, dtype=np.float32, X=split.X_train, Y=split.Y_train)
+    history = rn.fit(net, split.X_train, split.Y_train, optimizer=rn.Adam(lr=record.learning_rate.rate), epochs=2,
+                     batch_size=256, seed=0, recompute_every=2)
+    assert history.plan.startswith("recomputation")
+    assert np.array_equal(rn.load(out / "model-dks-tanh.safetensors").theta, net.theta)
+
+
 def test_the_depth_table_preset_at_tiny_settings(tmp_path):
     out = tmp_path / "table"
     assert main(["deep", "--preset", "depth-table", "--quick", "--depths", "3", "6", "--width", "8", "--steps", "8",

@@ -1,4 +1,4 @@
-/* A ReLU network's layer loop in C: equations (1)-(2) forward and (4)-(6) backward for every layer
+/* A ReLU-family network's layer loop in C: equations (1)-(2) forward and (4)-(6) backward for every layer
  * in one call, on a team of OpenMP threads, the products through a cblas ?gemm passed in by address
  * (MKL's, relunet._fast.blas).
  *
@@ -14,6 +14,11 @@
  *   Wb[k]  (m_k + bias, m_{k+1}) contiguous: [W[k]; b[k]]
  *   z[k]   (n, m_k) contiguous, k = 1 ... L;  dz[k], dr[k] likewise (dr[k] may be dz[k])
  *   dW[k]  (m_k + bias, m_{k+1}) contiguous: [dC_dW[k]; dC_db[k]]
+ *
+ * The hidden activation is piecewise linear: f(z) = gain * z for z > 0, gain * (slope * z) otherwise
+ * (ReLU: slope 0, gain 1; a leaky ReLU; TAT's scaled leaky ReLU), and f'(z) is d_pos, d_neg, d_zero or
+ * d_nan for z > 0, z < 0, z = 0 and z NaN: the values of the activation's own derivative, so that (2)
+ * and (4) round as the textbook's do.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,6 +36,10 @@ typedef void (*dgemm_t)(int, int, int, int, int, int, double, const double *, in
 #define BLOCK 8
 
 typedef struct {
+    double slope, gain, d_pos, d_neg, d_zero, d_nan;
+} Pieces;
+
+typedef struct {
     int L, n, threads, bias;
     const int64_t *m;  /* m_0 ... m_L */
     void *const *A, *const *Wb, *const *z, *const *dz, *const *dr, *const *dW;
@@ -43,13 +52,14 @@ static void rows_of(int n, int T, int t, int *lo, int *hi) {
 }
 
 #define CHAIN(T, gemm_t, SUFFIX)                                                                        \
-    static void forward_##SUFFIX(const Net *net, gemm_t gemm) {                                         \
+    static void forward_##SUFFIX(const Net *net, gemm_t gemm, const Pieces *f) {                                         \
         _Pragma("omp parallel num_threads(net->threads)")                                               \
         {                                                                                               \
             int t = 0, lo, hi;                                                                          \
             _OMP_THREAD(t);                                                                             \
             rows_of(net->n, net->threads, t, &lo, &hi);                                                 \
-            int rows = hi - lo;                                                                         \
+            int rows = hi - lo, relu = f->slope == 0 && f->gain == 1;                                   \
+            const T slope = (T)f->slope, gain = (T)f->gain;                                             \
             for (int k = 0; k < net->L && rows > 0; k++) {                                              \
                 int K = (int)net->m[k] + net->bias, N = (int)net->m[k + 1];                             \
                 const T *A = (const T *)net->A[k] + (int64_t)lo * K;                                    \
@@ -61,19 +71,26 @@ static void rows_of(int n, int T, int t, int *lo, int *hi) {
                 for (int i = 0; i < rows; i++) {                                                        \
                     const T *zi = z + (int64_t)i * N;                                                   \
                     T *ri = r + (int64_t)i * ld;                                                        \
-                    _Pragma("omp simd")                                                                 \
-                    for (int j = 0; j < N; j++) ri[j] = zi[j] <= 0 ? (T)0 : zi[j]; /* (2) */            \
+                    if (relu) {                                                                         \
+                        _Pragma("omp simd")                                                             \
+                        for (int j = 0; j < N; j++) ri[j] = zi[j] <= 0 ? (T)0 : zi[j]; /* (2) */        \
+                    } else {                                                                            \
+                        _Pragma("omp simd")                                                             \
+                        for (int j = 0; j < N; j++) ri[j] = gain * (zi[j] > 0 ? zi[j] : slope * zi[j]); \
+                    }                                                                                   \
                 }                                                                                       \
             }                                                                                           \
         }                                                                                               \
     }                                                                                                   \
-    static void backward_##SUFFIX(const Net *net, gemm_t gemm, T at_zero, T at_nan) {                   \
+    static void backward_##SUFFIX(const Net *net, gemm_t gemm, const Pieces *f) {                   \
         _Pragma("omp parallel num_threads(net->threads)")                                               \
         {                                                                                               \
             int t = 0, lo, hi;                                                                          \
             _OMP_THREAD(t);                                                                             \
             rows_of(net->n, net->threads, t, &lo, &hi);                                                 \
             int rows = hi - lo;                                                                         \
+            const T d_pos = (T)f->d_pos, d_neg = (T)f->d_neg, d_zero = (T)f->d_zero, d_nan = (T)f->d_nan; \
+            int step = d_pos == 1 && d_neg == 0 && d_nan == 0; /* ReLU with Step(0) = 1 or 0 */          \
             for (int top = net->L - 1; top >= 0; top -= BLOCK) {                                        \
                 int bottom = top - BLOCK + 1 < 0 ? 0 : top - BLOCK + 1;                                 \
                 for (int k = top; k >= bottom && k >= 1 && rows > 0; k--) {                             \
@@ -83,18 +100,18 @@ static void rows_of(int n, int T, int t, int *lo, int *hi) {
                     const T *z = (const T *)net->z[k] + (int64_t)lo * N;                                \
                     gemm(ROW_MAJOR, NO_TRANS, TRANS, rows, N, K, 1, dz1, K, (const T *)net->Wb[k], K, 0, dr, N); /* (5) */ \
                     int64_t count = (int64_t)rows * N;                                                  \
-                    if (at_zero == 1 && at_nan == 0) {                                                  \
+                    if (step && d_zero == 1) {                                                  \
                         _Pragma("omp simd")                                                             \
                         for (int64_t j = 0; j < count; j++) dz[j] = dr[j] * (z[j] >= 0 ? (T)1 : (T)0); /* (4) */ \
-                    } else if (at_zero == 0 && at_nan == 0) {                                           \
+                    } else if (step && d_zero == 0) {                                           \
                         _Pragma("omp simd")                                                             \
                         for (int64_t j = 0; j < count; j++) dz[j] = dr[j] * (z[j] > 0 ? (T)1 : (T)0);   \
                     } else {                                                                            \
                         _Pragma("omp simd")                                                             \
                         for (int64_t j = 0; j < count; j++) {                                           \
-                            T v = z[j], s = v > 0 ? (T)1 : (T)0;                                        \
-                            s = v == 0 ? at_zero : s;                                                   \
-                            dz[j] = dr[j] * (v != v ? at_nan : s);                                      \
+                            T v = z[j], s = v > 0 ? d_pos : d_neg;                                      \
+                            s = v == 0 ? d_zero : s;                                                    \
+                            dz[j] = dr[j] * (v != v ? d_nan : s);                                       \
                         }                                                                               \
                     }                                                                                   \
                 }                                                                                       \
@@ -131,19 +148,21 @@ static int pointers(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char
     return 1;
 }
 
-/* run(gemm, double, n, threads, bias, at_zero, at_nan, m, A, Wb, z, dz, dr, dW, backward) -> None.
+/* run(gemm, double, n, threads, bias, pieces, m, A, Wb, z, dz, dr, dW, backward) -> None, where pieces
+ * = (slope, gain, d_pos, d_neg, d_zero, d_nan) describes the hidden activation.
  * backward = 0: (1)-(2) for k = 0 ... L-1 (r[L] is the caller's); 1: (4)-(6) from dz[L]. */
 static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
-    if (nargs != 15) {
-        PyErr_SetString(PyExc_TypeError, "run takes 15 arguments");
+    if (nargs != 14) {
+        PyErr_SetString(PyExc_TypeError, "run takes 14 arguments");
         return NULL;
     }
     void *gemm = PyLong_AsVoidPtr(args[0]);
     int is_double = PyObject_IsTrue(args[1]);
     long n = PyLong_AsLong(args[2]), threads = PyLong_AsLong(args[3]);
     int bias = PyObject_IsTrue(args[4]);
-    double at_zero = PyFloat_AsDouble(args[5]), at_nan = PyFloat_AsDouble(args[6]);
-    int backward = PyObject_IsTrue(args[14]);
+    Pieces f;
+    if (!PyArg_ParseTuple(args[5], "dddddd", &f.slope, &f.gain, &f.d_pos, &f.d_neg, &f.d_zero, &f.d_nan)) return NULL;
+    int backward = PyObject_IsTrue(args[13]);
     if (PyErr_Occurred()) return NULL;
     if (gemm == NULL || n < 1 || threads < 1) {
         PyErr_SetString(PyExc_ValueError, "run needs a gemm, n >= 1 and threads >= 1");
@@ -151,12 +170,12 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
     }
     Py_buffer views[7];
     const char *names[7] = {"m", "A", "Wb", "z", "dz", "dr", "dW"};
-    if (!pointers(args[7], &views[0], 2, names[0])) return NULL;
+    if (!pointers(args[6], &views[0], 2, names[0])) return NULL;
     Py_ssize_t L = views[0].len / 8 - 1;
     Py_ssize_t counts[7] = {L + 1, L, L, L + 1, L + 1, L + 1, L};
     int held = 1, ok = 1;
     for (int i = 1; i < 7 && ok; i++) {
-        ok = pointers(args[7 + i], &views[i], counts[i], names[i]);
+        ok = pointers(args[6 + i], &views[i], counts[i], names[i]);
         held += ok;
     }
     if (ok) {
@@ -164,10 +183,9 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
                    views[3].buf, views[4].buf, views[5].buf, views[6].buf};
         Py_BEGIN_ALLOW_THREADS
         if (is_double) {
-            if (backward) backward_f64(&net, (dgemm_t)gemm, at_zero, at_nan); else forward_f64(&net, (dgemm_t)gemm);
+            if (backward) backward_f64(&net, (dgemm_t)gemm, &f); else forward_f64(&net, (dgemm_t)gemm, &f);
         } else {
-            if (backward) backward_f32(&net, (sgemm_t)gemm, (float)at_zero, (float)at_nan);
-            else forward_f32(&net, (sgemm_t)gemm);
+            if (backward) backward_f32(&net, (sgemm_t)gemm, &f); else forward_f32(&net, (sgemm_t)gemm, &f);
         }
         Py_END_ALLOW_THREADS
     }
@@ -178,7 +196,7 @@ static PyObject *run(PyObject *self, PyObject *const *args, Py_ssize_t nargs) {
 
 static PyMethodDef methods[] = {
     {"run", (PyCFunction)(void (*)(void))run, METH_FASTCALL,
-     "run(gemm, double, n, threads, bias, at_zero, at_nan, m, A, Wb, z, dz, dr, dW, backward): a ReLU net's layer loop"},
+     "run(gemm, double, n, threads, bias, pieces, m, A, Wb, z, dz, dr, dW, backward): a ReLU-family net's layer loop"},
     {NULL, NULL, 0, NULL},
 };
 

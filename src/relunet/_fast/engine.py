@@ -24,8 +24,7 @@ import numpy as np
 from ..activations import ReLU
 from ..network import Gradients, Network, Trace
 from . import blas, passes
-from .chain import Chain
-from .passes import _STEP_AT_NAN
+from .chain import Chain, pieces
 from .plan import Plan
 
 __all__ = ["Engine"]
@@ -122,9 +121,8 @@ class Engine:
         """The compiled layer loop over this workspace's arrays."""
         net = self.net
         self._weight_buffers(ws)
-        f = net.activations[1]
         z, dz, dr = ws.trace.z, ws.grads.dC_dz, ws.grads.dC_dr
-        return Chain(net, blas.mkl().gemm[net.dtype], self.plan.chain, f.step_at_zero, _STEP_AT_NAN[f.step_at_zero],
+        return Chain(net, blas.mkl().gemm[net.dtype], self.plan.chain, pieces(net.activations[1], net.dtype),
                      A=list(ws.A) if ws.A0 is not None else [None, *ws.A[1:]], Wb=self.blocks.Wb, z=z, dz=dz, dr=dr,
                      dW=ws.dC_blocks)
 

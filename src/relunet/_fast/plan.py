@@ -59,12 +59,10 @@ MIN_CHAIN_WORK = 1 << 22
 
 
 def chain_threads(net: Any, batch_size: int, on_mkl: bool) -> int:
-    """Threads for the compiled layer loop, or 0: where every hidden layer is relunet's ReLU with
-    one Step(0), the layers are too small for MKL's own threads but a step has at least
+    """Threads for the compiled layer loop, or 0: where every hidden layer has one piecewise-linear
+    activation the loop runs (:func:`relunet._fast.chain.pieces`), the layers are too small for MKL's own threads but a step has at least
     MIN_CHAIN_WORK multiply-adds, and MKL is there with more than one thread (the machine's
     cores, or what MKL_NUM_THREADS says) and at least 8 rows each."""
-    from ..activations import ReLU
-
     lib = blas.mkl()
     hidden = net.activations[1:-1]
     work = batch_size * sum((m_in + net.bias) * m_out for m_in, m_out in zip(net.sizes[:-1], net.sizes[1:]))
@@ -72,7 +70,8 @@ def chain_threads(net: Any, batch_size: int, on_mkl: bool) -> int:
         return 0
     if work < MIN_CHAIN_WORK:
         return 0
-    if not all(type(f) is ReLU for f in hidden) or len({f.step_at_zero for f in hidden}) != 1:
+    shapes = {chain.pieces(f, net.dtype) for f in hidden}
+    if len(shapes) != 1 or None in shapes:
         return 0
     if net.dtype not in lib.gemm:
         return 0

@@ -21,6 +21,7 @@ import numpy as np
 
 from ..tabular import Preprocessing
 from ..training.callbacks import Callback
+from ..training.guard import DIVERGENCE_FACTOR
 from . import CLIError
 from ._common import (
     EXTRA_KEY,
@@ -29,6 +30,7 @@ from ._common import (
     atomic_write_text,
     check_output_dir,
     csv_text,
+    factor_or_zero,
     load_data,
     missing_dependency,
     non_negative_int,
@@ -100,6 +102,12 @@ def add_parser(sub) -> None:
                    help="Step(0) of the ReLU-family recipes (tat, he, he-orthogonal); default 1")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default float32)")
     p.add_argument("--seed", type=non_negative_int, default=0, help="seed of the data, weights and shuffling")
+    p.add_argument("--divergence-factor", type=factor_or_zero, default=DIVERGENCE_FACTOR, metavar="F",
+                   help=f"stop a run (reported as diverged) once a batch loss exceeds F × the larger of the first "
+                   f"batch's loss and the constant predictor's (default {DIVERGENCE_FACTOR:g}; 0 turns the check off)")
+    p.add_argument("--recompute-every", type=positive_int, default=None, metavar="S",
+                   help="keep z and r every S layers only and recompute the rest in backward: the same "
+                   "steps bit for bit in about (L/S + S)/L of the trace's memory, for one more forward pass")
     p.add_argument("--track-every", type=positive_int, default=None,
                    help="measure ln G per layer every this many steps (default: 20 times per run)")
     p.add_argument("--out", metavar="DIR", help="output folder (default runs/deep)")
@@ -233,7 +241,8 @@ class Run:
         return "diverged" if self.diverged is not None else "trained" if self.trained else "failed"
 
 
-def train(run_: Run, split: Split, steps: int, batch_size: int, seed: int, callbacks: list) -> Run:
+def train(run_: Run, split: Split, steps: int, batch_size: int, seed: int, callbacks: list,
+          divergence_factor: float | None = DIVERGENCE_FACTOR, recompute_every: int | None = None) -> Run:
     """Fit ``run_.net`` for ``steps`` updates (rounded up to whole epochs); a divergence stops it
     cleanly with the last finite parameters (the training guard) and is recorded."""
     from ..training import DivergenceError, fit
@@ -242,7 +251,7 @@ def train(run_: Run, split: Split, steps: int, batch_size: int, seed: int, callb
     try:
         history = fit(run_.net, split.X_train, split.Y_train, optimizer=run_.optimizer,
                       epochs=_epochs(split, steps, batch_size), batch_size=batch_size, shuffle=True, seed=seed,
-                      callbacks=callbacks)
+                      callbacks=callbacks, divergence_factor=divergence_factor, recompute_every=recompute_every)
         run_.steps = history.steps
     except DivergenceError as exc:
         run_.diverged, run_.steps = str(exc), exc.steps_kept
@@ -292,7 +301,8 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
     callbacks, bar = _progress(args, f"{recipe}: {depth} × {width}, {args.optimizer} lr {lr:.4g}",
                                _epochs(split, steps, batch_size))
     try:
-        return train(r, split, steps, batch_size, args.seed, [tracker, *callbacks])
+        return train(r, split, steps, batch_size, args.seed, [tracker, *callbacks], args.divergence_factor or None,
+                     args.recompute_every)
     finally:
         if bar is not None:
             bar.close()
@@ -314,7 +324,7 @@ def baseline_run(args, split: Split, steps: int, batch_size: int) -> Run:
                 DepthTracker(split.X_train[probe], split.Y_train[probe], max(1, steps // 20)))
         callbacks, bar = _progress(args, f"baseline: 3 × 64 ReLU, Adam lr {lr:g}", _epochs(split, steps, batch_size))
         try:
-            train(r, split, steps, batch_size, args.seed, [r.tracker, *callbacks])
+            train(r, split, steps, batch_size, args.seed, [r.tracker, *callbacks], args.divergence_factor or None)
         finally:
             if bar is not None:
                 bar.close()
@@ -474,6 +484,10 @@ def preset_command(args, depths, width, steps, batch_size) -> str:
              "--dtype", args.dtype, "--seed", str(args.seed)]
     if args.step_at_zero is not None:
         words += ["--step-at-zero", f"{args.step_at_zero:g}"]
+    if args.divergence_factor != DIVERGENCE_FACTOR:
+        words += ["--divergence-factor", f"{args.divergence_factor:g}"]
+    if args.recompute_every is not None:
+        words += ["--recompute-every", str(args.recompute_every)]
     return " ".join(words + ["--out", args.out or "runs/deep"])
 
 
