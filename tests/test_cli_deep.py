@@ -144,8 +144,9 @@ def test_recompute_every_reaches_fit(tmp_path):
     assert main(["deep", *TINY, "--recipe", "dks-tanh", "--recompute-every", "2", "--no-plot", "--out", str(out)]) == 0
     split = load_split(Namespace(dataset=None, csv=None, seed=0, target=None, features=None))
     net, record = rn.deep_network(5, 8, 4, 1, "dks-tanh", seed=0, dtype=np.float32, X=split.X_train, Y=split.Y_train)
-    history = rn.fit(net, split.X_train, split.Y_train, optimizer=rn.Adam(lr=record.learning_rate.rate), epochs=2,
-                     batch_size=256, seed=0, recompute_every=2)
+    adam = rn.Adam(lr=record.learning_rate.rate, schedule=rn.schedules.Cosine(2))  # --schedule cosine over 2 epochs
+    history = rn.fit(net, split.X_train, split.Y_train, optimizer=adam, epochs=2, batch_size=256, seed=0,
+                     recompute_every=2)
     assert history.plan.startswith("recomputation")
     assert np.array_equal(rn.load(out / "model-dks-tanh.safetensors").theta, net.theta)
 

@@ -51,6 +51,17 @@ def test_the_records_hold_the_numbers_the_network_was_built_from():
     assert net.activations[1].output_shift != 0 and r.theory["C'(1) per layer"] ** 10 == pytest.approx(1.5)
 
 
+def test_the_input_bias_breaks_the_homogeneity_of_a_zero_bias_relu_family_net():
+    # with zero biases f(λx) = λ f(x) for λ > 0: a start with no constant and no even part
+    control, _ = rn.deep_network(20, 16, 4, 1, recipe="he-orthogonal", seed=0)
+    np.testing.assert_allclose(control.predict(3 * X), 3 * control.predict(X), rtol=1e-9, atol=1e-12)
+    net, r = rn.deep_network(20, 16, 4, 1, recipe="tat", seed=0, X=X, Y=Y)
+    assert r.inits["input"].sigma_b2 == pytest.approx(0.5) and np.all(net.b[0] != 0)
+    assert not any(np.any(b) for b in net.b[1:])  # the hidden layers keep zero bias, where the C map is defined
+    assert np.max(np.abs(net.predict(3 * X) - 3 * net.predict(X))) > 0.1 * np.std(net.predict(X))
+    assert float(np.mean(net.forward(X).z[1] ** 2)) == pytest.approx(1.0, rel=1e-12)  # still q¹ = 1 on X
+
+
 @pytest.mark.parametrize("recipe", RECIPES)
 def test_every_recipe_saves_loads_and_repeats_bit_for_bit(tmp_path, recipe):
     net, _ = rn.deep_network(4, 8, 4, 2, recipe=recipe, seed=7, dtype=np.float32)

@@ -52,6 +52,22 @@ def test_edge_of_chaos_of_piecewise_linear_and_where_none_exists():
         gf.critical_sigma_w2("relu", 0.1)
 
 
+def test_a_chain_of_correlation_maps():
+    sw, sb = gf.edge_of_chaos("tanh", 0.3)
+    c = 0.2
+    for _ in range(3):  # the chain's product Gauss–Hermite rule against the lab's graded rule, map by map
+        c = gf.correlation_map("tanh", sw, sb, c, 0.3)
+    assert gf.chain_correlation("tanh", sw, sb, 0.3, 3, c=0.2) == pytest.approx(c, abs=1e-10)
+    relu = gf.chain_correlation("relu", 2.0, 0.0, 1.0, 2)  # closed form: C(0) = 1/π, then J's map
+    assert relu == pytest.approx(gf.correlation_map("relu", 2.0, 0.0, 1 / math.pi), abs=1e-14)
+    q = 1 / 64
+    sw, sb = gf.edge_of_chaos("tanh", q)
+    deep = [gf.chain_correlation("tanh", sw, sb, q, D) for D in (10, 100, 1000)]
+    assert 0 < deep[0] < deep[1] < deep[2] < 1  # the critical chain's C_f(0) climbs towards 1 with depth
+    with pytest.raises(ValueError, match=r"depth must be"):
+        gf.chain_correlation("tanh", sw, sb, q, 0)
+
+
 def test_orthogonal_with_bias_variance():
     init = Orthogonal(gain=1.5, sigma_b2=0.25)
     rng = np.random.default_rng(0)

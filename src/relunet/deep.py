@@ -38,6 +38,8 @@ RELU_RECIPES = ("tat", "he", "he-orthogonal")
 
 #: the TAT and DKS targets and the critical fixed point, the papers' defaults
 ETA, ZETA, CRITICAL_Q_STAR = 0.9, 1.5, 1.0 / 64
+#: the share of q¹ that the input layer's bias carries in the tat and critical-tanh recipes
+INPUT_BIAS_SHARE = 0.5
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,14 @@ def _with_step_at_zero(activation: Activation | str, step_at_zero: float) -> Act
 _READOUT = "readout LeCun N(0, 1/width): the output starts at the scale of the targets' mean"
 
 
+def _input_with_bias(q: float, why: str) -> tuple[ScaledUniformOrthogonal, str]:
+    """W[0] scaled-uniform-orthogonal and b[0] ~ N(0, s q): q¹ = (1 − s) q⁰ q + s q = q for q⁰ = 1."""
+    s = INPUT_BIAS_SHARE
+    init = ScaledUniformOrthogonal(gain=math.sqrt((1 - s) * q), sigma_b2=s * q)
+    return init, (f"input scaled-uniform-orthogonal of gain √((1 − s) q*) = {init.gain:.6g} with bias variance s q* = "
+                  f"{init.sigma_b2:.6g}, s = {s:g}: q¹ = q* = {q:.6g} for inputs of q⁰ = 1; {why}")
+
+
 def _tat(D: int, width: int):
     from .shaping import leaky_relu_c0, shaped_activation
 
@@ -120,10 +130,13 @@ def _tat(D: int, width: int):
     why = (f"η = {eta:.6g}: TAT's default {ETA}" if eta == ETA else
            f"η = {eta:.6g}: TAT's default {ETA} is out of reach at depth {D} (ReLU gives C_f(0) = {reachable:.6g}), so 0.9 × that")
     f = shaped_activation("leaky_relu", method="tat", depth=D, eta=eta)
-    inits = {"input": ScaledUniformOrthogonal(), "hidden": Orthogonal(), "readout": LeCunNormal()}
+    first, input_why = _input_with_bias(1.0, "with zero biases a net of a positively homogeneous activation is "
+                                        "f(λx) = λ f(x) at init, a start that has no constant and no even part")
+    inits = {"input": first, "hidden": Orthogonal(), "readout": LeCunNormal()}
     choices = (
         f"activation TAT leaky ReLU, negative_slope {f.negative_slope:.6g}, output_scale {f.output_scale:.6g}; {why}",
-        "input scaled-uniform-orthogonal, hidden orthogonal, zero bias: every layer keeps q = 1, where the C map is defined",
+        "hidden orthogonal, zero bias: every hidden layer keeps q = 1, where the C map is defined",
+        input_why,
         _READOUT,
     )
     return f, inits, 1.0, choices, {"eta": eta, "C_f(0)": eta, "relu_C_f(0)": reachable}
@@ -144,22 +157,27 @@ def _dks_tanh(D: int, width: int):
 
 
 def _critical_tanh(D: int, width: int):
-    from .gradflow.depth import depth_scales, edge_of_chaos
+    from .gradflow.depth import chain_correlation, depth_scales, edge_of_chaos
 
     q = CRITICAL_Q_STAR
     sw, sb = edge_of_chaos("tanh", q)
     scales = depth_scales("tanh", sw, sb)
     gain = math.sqrt(sw)
-    inits = {"input": ScaledUniformOrthogonal(gain=math.sqrt(q)), "hidden": Orthogonal(gain=gain, sigma_b2=sb),
-             "readout": LeCunNormal()}
+    first, input_why = _input_with_bias(q, "tanh is odd and near-linear at small q, so with an unbiased input layer "
+                                        "the net starts near an odd function of x")
+    inits = {"input": first, "hidden": Orthogonal(gain=gain, sigma_b2=sb), "readout": LeCunNormal()}
     choices = (
         f"activation tanh at the edge of chaos with q* = {q:.6g}: σ_w² = {sw:.6g}, σ_b² = {sb:.6g} give χ₁ = 1",
         f"hidden orthogonal of gain √σ_w² = {gain:.6g} with bias variance σ_b²: small q* keeps tanh near-linear, "
         "so the input–output Jacobian stays near-isometric (dynamical isometry)",
-        f"input scaled-uniform-orthogonal of gain √q* = {math.sqrt(q):.6g}: q¹ = q* for inputs of q⁰ = 1",
+        input_why,
         _READOUT,
     )
-    return "tanh", inits, q, choices, {"sigma_w2": sw, "sigma_b2": sb, "chi_1": scales.chi_1, "xi_c": scales.xi_c}
+    c0 = chain_correlation("tanh", sw, sb, q, D)
+    choices += (f"theory: C_f(0) = {c0:.4g} over {D} layers (orthogonal inputs end at this correlation; 1 is every "
+                "input mapped alike), the edge of chaos's slow drift of c towards 1",)
+    return "tanh", inits, q, choices, {"sigma_w2": sw, "sigma_b2": sb, "chi_1": scales.chi_1, "xi_c": scales.xi_c,
+                                       "C_f(0)": c0}
 
 
 def _control(activation: str, init: Initializer, sigma_w2: float, what: str, gaussian_relu: bool = False):

@@ -60,6 +60,8 @@ TRAINED_BELOW = 0.9
 BASELINE_HIDDEN = (64, 64, 64)
 BASELINE_RATES = (1e-3, 3e-3, 1e-2)
 DEFAULTS = {"depth": 100, "width": 64, "steps": 300, "batch_size": 256}
+#: ``--schedule``: the first is the default
+SCHEDULES = ("cosine", "constant")
 
 
 def add_parser(sub) -> None:
@@ -98,6 +100,9 @@ def add_parser(sub) -> None:
     p.add_argument("--optimizer", choices=("adam", "sgd"), default="adam", help="(default adam)")
     p.add_argument("--lr", type=positive_float, default=None,
                    help="learning rate (default: the recipe's, from relunet.suggest_lr)")
+    p.add_argument("--schedule", choices=SCHEDULES, default=SCHEDULES[0],
+                   help="the rate over the run, for the deep nets and the baseline alike: cosine (default) decays it "
+                   "from the start rate towards 0 over the run's epochs, constant keeps it")
     p.add_argument("--step-at-zero", type=float, default=None, choices=(0.0, 0.5, 1.0),
                    help="Step(0) of the ReLU-family recipes (tat, he, he-orthogonal); default 1")
     p.add_argument("--dtype", choices=("float32", "float64"), default="float32", help="(default float32)")
@@ -278,10 +283,17 @@ def _epochs(split: Split, steps: int, batch_size: int) -> int:
     return math.ceil(steps / math.ceil(n / min(batch_size, n)))
 
 
+def _optimizer(name: str, lr: float, args, epochs: int):
+    """``name`` at rate ``lr``, decayed by ``--schedule`` over the run's ``epochs``."""
+    from ..optimizers import get_optimizer
+    from ..schedules import Cosine
+
+    return get_optimizer(name, lr=lr, schedule=Cosine(epochs) if args.schedule == "cosine" else None)
+
+
 def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int, batch_size: int) -> Run:
     """Build ``recipe`` at depth × width on the training rows, train it and observe it."""
     from ..deep import RELU_RECIPES, deep_network
-    from ..optimizers import get_optimizer
 
     step_at_zero = args.step_at_zero if recipe in RELU_RECIPES else None
     probe = slice(0, min(256, split.X_train.shape[0]))
@@ -297,7 +309,8 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
         lr, rule = args.lr, "--lr"
     every = args.track_every or max(1, steps // 20)
     tracker = DepthTracker(split.X_train[probe], split.Y_train[probe], every)
-    r = Run(recipe, depth, width, net, get_optimizer(args.optimizer, lr=lr), lr, rule, tracker, record)
+    optimizer = _optimizer(args.optimizer, lr, args, _epochs(split, steps, batch_size))
+    r = Run(recipe, depth, width, net, optimizer, lr, rule, tracker, record)
     callbacks, bar = _progress(args, f"{recipe}: {depth} × {width}, {args.optimizer} lr {lr:.4g}",
                                _epochs(split, steps, batch_size))
     try:
@@ -310,16 +323,16 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
 
 def baseline_run(args, split: Split, steps: int, batch_size: int) -> Run:
     """3 hidden ReLU layers of width 64, He, Adam: the rate of BASELINE_RATES with the lowest
-    training rel-MSE after the same steps (the test rows play no part in the choice)."""
+    training rel-MSE after the same steps and schedule (the test rows play no part in the choice)."""
     from ..network import Network
-    from ..optimizers import Adam
 
     best = None
     for lr in BASELINE_RATES:
         net = Network([split.X_train.shape[1], *BASELINE_HIDDEN, 1], activation="relu", init="he", seed=args.seed,
                       dtype=np.dtype(args.dtype))
         probe = slice(0, min(256, split.X_train.shape[0]))
-        r = Run("baseline", len(BASELINE_HIDDEN), BASELINE_HIDDEN[0], net, Adam(lr=lr), lr,
+        r = Run("baseline", len(BASELINE_HIDDEN), BASELINE_HIDDEN[0], net,
+                _optimizer("adam", lr, args, _epochs(split, steps, batch_size)), lr,
                 f"the best of {', '.join(map(str, BASELINE_RATES))} by training rel-MSE",
                 DepthTracker(split.X_train[probe], split.Y_train[probe], max(1, steps // 20)))
         callbacks, bar = _progress(args, f"baseline: 3 × 64 ReLU, Adam lr {lr:g}", _epochs(split, steps, batch_size))
@@ -364,7 +377,7 @@ def report_text(runs: list[Run], base: Run, split: Split, args, steps: int, batc
     lines = [f"# relunet deep: {runs[0].depth} hidden layers of width {runs[0].width}", "",
              (f"Data {split.name}: {split.X_train.shape[0]} train and {split.X_test.shape[0]} test rows, "
               f"{split.X_train.shape[1]} inputs. {steps} steps of {min(batch_size, split.X_train.shape[0])} rows "
-              f"({args.optimizer}), "
+              f"({args.optimizer}, {args.schedule} rate), "
               f"{args.dtype}, seed {args.seed}. rel-MSE = MSE / Var(y); a run *trained* when its training "
               f"rel-MSE is below {TRAINED_BELOW}."), "",
              (f"Shallow baseline (3 × 64 ReLU, He, Adam at lr {base.lr:g}, {base.lr_rule}): "
@@ -481,7 +494,7 @@ def machine() -> str:
 def preset_command(args, depths, width, steps, batch_size) -> str:
     words = ["relunet deep --preset", args.preset, "--depths", *map(str, depths), "--width", str(width),
              "--steps", str(steps), "--batch-size", str(batch_size), "--optimizer", args.optimizer,
-             "--dtype", args.dtype, "--seed", str(args.seed)]
+             "--schedule", args.schedule, "--dtype", args.dtype, "--seed", str(args.seed)]
     if args.step_at_zero is not None:
         words += ["--step-at-zero", f"{args.step_at_zero:g}"]
     if args.divergence_factor != DIVERGENCE_FACTOR:
@@ -507,7 +520,7 @@ def run_preset(args, split: Split, out: str) -> int:
     text = [f"# relunet deep: {preset.name}", "", preset.about + ".", "",
             f"- command: `{command}`", f"- machine: {machine()}", f"- wall time: {wall:.0f} s",
             (f"- data: {split.name}, {split.X_train.shape[0]} train / {split.X_test.shape[0]} test rows; "
-             f"{steps} steps of {batch_size} rows ({args.optimizer}), {args.dtype}, seed {args.seed}"),
+             f"{steps} steps of {batch_size} rows ({args.optimizer}, {args.schedule} rate), {args.dtype}, seed {args.seed}"),
             f"- shallow baseline (3 × 64 ReLU, He, Adam lr {base.lr:g}): test rel-MSE {_fmt(base.test_rel)}",
             "", "Test rel-MSE (status; × the baseline's):", "",
             "| recipe | " + " | ".join(f"depth {D}" for D in depths) + " |",

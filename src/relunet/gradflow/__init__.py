@@ -8,6 +8,7 @@ The headline statistic is ln(G_1/G_L) with G_k = mean over rows and units of dC_
 from .depth import (
     DepthScales,
     EdgeOfChaos,
+    chain_correlation,
     correlation_map,
     critical_sigma_w2,
     depth_scales,
@@ -51,6 +52,7 @@ __all__ = [
     "run_sweep",
     "Aggregate",
     "DepthScales",
+    "chain_correlation",
     "correlation_map",
     "critical_sigma_w2",
     "edge_of_chaos",

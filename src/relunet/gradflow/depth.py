@@ -39,7 +39,7 @@ from ..activations import Activation
 from .theory import _nodes, _resolve, gaussian_expectation
 
 __all__ = ["DepthScales", "EdgeOfChaos", "depth_scales", "critical_sigma_w2", "edge_of_chaos", "length_map",
-           "correlation_map"]
+           "correlation_map", "chain_correlation"]
 
 #: |χ_c − 1| below this is the order-to-chaos line itself: ξ_c is reported as ∞.
 CRITICAL_TOLERANCE = 1e-12
@@ -307,3 +307,36 @@ def edge_of_chaos(activation: Any, q_star: float) -> EdgeOfChaos:
             f"sigma_w2 = {sw:.6g}, and then sigma_w2·E[φ²] = {q - sb:.6g} > q_star, so sigma_b2 would be {sb:.6g} < 0"
         )
     return EdgeOfChaos(sw, sb)
+
+
+# ----------------------------------------------------------------------------- chains of layers
+#: nodes of the product Gauss–Hermite rule for the chains' smooth pair expectations
+_CHAIN_NODES = 96
+
+
+def chain_correlation(activation: Any, sigma_w2: float, sigma_b2: float, q: float, depth: int, c: float = 0.0) -> float:
+    """C_f(c) = C ∘ … ∘ C (c), ``depth`` maps of :func:`correlation_map` at length q: the correlation
+    after ``depth`` layers of two inputs of length q and correlation c (C_f(0) of a plain chain, the
+    quantity TAT sets to η). Smooth φ use one product Gauss–Hermite rule for every layer:
+    u₁ = √q ξ₁, u₂ = √q (c ξ₁ + √(1 − c²) ξ₂)."""
+    f = _resolve(activation, None)
+    sw, sb = check_real("sigma_w2", sigma_w2, strict=True), check_real("sigma_b2", sigma_b2)
+    q, c = check_real("q", q, strict=True), float(c)
+    from .._validation import check_positive_int
+
+    depth = check_positive_int("depth", depth)
+    if not -1.0 <= c <= 1.0:
+        raise ValueError(f"c must be in [-1, 1] (got {c!r})")
+    if f.slopes is not None:
+        for _ in range(depth):
+            c = _pair(f, sw, sb, q, c)[0]
+        return c
+    xi, w = np.polynomial.hermite_e.hermegauss(_CHAIN_NODES)
+    w = w / w.sum()
+    u1 = math.sqrt(q) * xi
+    phi1 = (w * f(u1[None, :])[0])[:, None] * w[None, :]  # w₁ φ(u₁) w₂ on the (ξ₁, ξ₂) grid
+    for _ in range(depth):
+        u2 = math.sqrt(q) * (c * xi[:, None] + math.sqrt(max(0.0, 1.0 - c * c)) * xi[None, :])
+        c = min(1.0, (sw * float(np.sum(phi1 * f(u2))) + sb) / q)
+    return c
+
