@@ -93,6 +93,27 @@ def test_adam_first_step_bound_is_exact_on_a_model_linear_in_theta():
     assert after[1.0] == pytest.approx(start, rel=1e-9)  # the quadratic's second root
 
 
+def test_adams_direction_over_batches_is_exact_on_a_model_linear_in_theta():
+    net = rn.Network([5, 3], seed=2)
+    X, Y = data(30, 5, 3)
+    s = rn.suggest_lr(net, X, Y, optimizer="adam", batch_size=10)
+    assert "over 3 batches of 10 rows" in s.rule
+    g = np.array([net.gradient(X[i:i + 10], Y[i:i + 10]).dC_dtheta for i in (0, 10, 20)])  # restated
+    direction = g.mean(0) / (np.sqrt((g * g).mean(0)) + rn.Adam().eps)
+    start = net.loss(X, Y)
+    after = {}
+    for fraction in (0.9, 1.0, 1.1):
+        m = net.copy()
+        m.theta[...] -= fraction * s.bound * direction
+        after[fraction] = m.loss(X, Y)
+    assert after[0.9] < start < after[1.1]
+    assert after[1.0] == pytest.approx(start, rel=1e-9)  # the quadratic's second root along s
+    one = rn.suggest_lr(net, X, Y, optimizer="adam", batch_size=30)  # one batch: the first step's rule
+    assert one.rate == rn.suggest_lr(net, X, Y, optimizer="adam").rate != s.rate
+    with pytest.raises(ValueError, match=r"batch_size must be"):
+        rn.suggest_lr(net, X, Y, optimizer="adam", batch_size=0)
+
+
 def test_adam_rate_lowers_the_loss_of_a_relu_network():
     net = rn.Network([4, 32, 32, 1], seed=4)
     X, Y = data(64, 4)

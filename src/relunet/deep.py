@@ -73,11 +73,13 @@ class DeepNetwork(NamedTuple):
 
 def deep_network(depth: int, width: int, n_inputs: int, n_outputs: int, recipe: str = "tat", *,
                  seed: int | np.random.Generator | None = None, dtype: Any = np.float64, X: Any = None,
-                 Y: Any = None, optimizer: str = "adam", step_at_zero: float | None = None) -> DeepNetwork:
+                 Y: Any = None, optimizer: str = "adam", step_at_zero: float | None = None,
+                 batch_size: int = 256) -> DeepNetwork:
     """A network of sizes [n_inputs] + [width] × depth + [n_outputs] built by ``recipe`` (see
     :data:`RECIPES` and the module docstring). With the training rows ``X`` (n, n_inputs) the input
     layer is scaled to the recipe's q¹ on them and the record holds ``suggest_lr`` for ``optimizer``
-    on up to 256 rows (Adam's rule needs ``Y`` too). ``step_at_zero`` sets Step(0) of the
+    and training batches of ``batch_size`` rows: Adam's rule (it needs ``Y`` too) over the batches of
+    X, SGD's on the first batch. ``step_at_zero`` sets Step(0) of the
     :data:`RELU_RECIPES`' activation (default 1, the derivation's)."""
     D = check_positive_int("depth", depth)
     m = check_positive_int("width", width)
@@ -98,8 +100,11 @@ def deep_network(depth: int, width: int, n_inputs: int, n_outputs: int, recipe: 
             choices += (f"input layer scaled by {c:.6g} so that q¹ = {q_star:.6g} on the {len(X)} given rows",)
         from .training.learning_rate import suggest_lr
 
-        rows = slice(0, 256)
-        learning_rate = suggest_lr(net, np.asarray(X)[rows], None if Y is None else np.asarray(Y)[rows], optimizer)
+        b = check_positive_int("batch_size", batch_size)
+        if optimizer == "adam":
+            learning_rate = suggest_lr(net, X, Y, optimizer, batch_size=b)
+        else:
+            learning_rate = suggest_lr(net, np.asarray(X)[:b], None if Y is None else np.asarray(Y)[:b], optimizer)
         choices += (f"learning rate {learning_rate.rate:.6g} for {optimizer}: {learning_rate.rule}",)
     return DeepNetwork(net, Recipe(recipe, net.activations[1], inits, q_star, choices, theory, learning_rate))
 

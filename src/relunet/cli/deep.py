@@ -297,7 +297,8 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
 
     step_at_zero = args.step_at_zero if recipe in RELU_RECIPES else None
     probe = slice(0, min(256, split.X_train.shape[0]))
-    built = {"seed": args.seed, "dtype": np.dtype(args.dtype), "optimizer": args.optimizer, "step_at_zero": step_at_zero}
+    built = {"seed": args.seed, "dtype": np.dtype(args.dtype), "optimizer": args.optimizer, "step_at_zero": step_at_zero,
+             "batch_size": batch_size}
     try:
         net, record = deep_network(depth, width, split.X_train.shape[1], 1, recipe, X=split.X_train,
                                    Y=split.Y_train, **built)

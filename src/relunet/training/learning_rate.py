@@ -15,11 +15,14 @@ quadratic model holds, and the top mode is removed in one step.
 
 Adam's step is not η g: its first step is −η m̂/(√v̂ + ε) = −η g/(|g| + ε), about η sign(g)
 (Kingma & Ba 2015, §2.1), so a bound on η in curvature units does not apply. Its rule is the
-same question asked of that step: along s = g/(|g| + ε), the quadratic model
-C − η gᵀs + ½ η² ‖J s‖²/n (+ ½ η² λ₂ ‖s_W‖²) lowers C for η < 2 gᵀs / (‖J s‖²/n + λ₂‖s_W‖²).
-It needs the targets Y, and it is a rule for the first steps: later Adam adapts its
-preconditioner to the curvature (Cohen et al. 2022, "Adaptive gradient methods at the edge of
-stability"), which no quantity at initialization sees.
+same question asked of Adam's direction s: the quadratic model
+C − η ḡᵀs + ½ η² ‖J s‖²/n (+ ½ η² λ₂ ‖s_W‖²) lowers C for η < 2 ḡᵀs / (‖J s‖²/n + λ₂‖s_W‖²).
+On one batch s = g/(|g| + ε), the first step's. Trained on batches, m̂ averages the batches'
+gradients g_b and v̂ their squares, so Adam settles into s = ḡ/(√mean_b g_b² + ε) with ḡ the mean
+gradient: given ``batch_size``, the rule uses that direction over the batches of X, whose entries
+are smaller where the batches disagree. It needs the targets Y, and it sees the network at
+initialization only: later Adam adapts its preconditioner to the curvature (Cohen et al. 2022,
+"Adaptive gradient methods at the edge of stability").
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validation import check_real
+from .._validation import check_positive_int, check_real
 from ..network import Network
 from ..optimizers import SGD, Adam, Optimizer, get_optimizer
 
@@ -60,11 +63,13 @@ class LearningRate:
 
 
 def suggest_lr(net: Network, X: Any, Y: Any = None, optimizer: str | Optimizer = "sgd", *,
-               safety: float = 0.5, seed: int = 0) -> LearningRate:
+               safety: float = 0.5, seed: int = 0, batch_size: int | None = None) -> LearningRate:
     """A learning rate for training ``net`` (cost squared_error) on the rows of X (n, m_0) with
     ``optimizer`` (a name, or an SGD/Adam whose momentum, β1, ε and l2 are read), as full-batch
-    steps on those rows: pass a batch of the size training uses. Adam's rule also needs Y (n, m_L).
-    ``seed`` fixes the Lanczos start vector: the same call gives the same bits."""
+    steps on those rows: for SGD pass a batch of the size training uses. Adam's rule also needs Y
+    (n, m_L); with ``batch_size`` it takes Adam's direction over the batches of that many rows of X
+    (the module docstring), else its first step's on all of X. ``seed`` fixes the Lanczos start
+    vector: the same call gives the same bits."""
     if net.cost.name != "squared_error":
         raise ValueError(f"suggest_lr's rules are for cost 'squared_error' (got {net.cost.name!r})")
     safety = check_real("safety", safety, strict=True)
@@ -74,7 +79,8 @@ def suggest_lr(net: Network, X: Any, Y: Any = None, optimizer: str | Optimizer =
     X = net.check_X(X)
     n = X.shape[0]
     if isinstance(opt, Adam):
-        return _adam(net, X, Y, opt, safety)
+        b = n if batch_size is None else min(check_positive_int("batch_size", batch_size), n)
+        return _adam(net, X, Y, opt, safety, b)
     if not isinstance(opt, SGD):
         raise TypeError(f"optimizer must be SGD or Adam (or their names) (got {type(opt).__name__})")
     from ..gradflow.ntk import ntk_max_eigenvalue
@@ -97,30 +103,41 @@ def suggest_lr(net: Network, X: Any, Y: Any = None, optimizer: str | Optimizer =
     return LearningRate(rate=safety * bound, bound=bound, rule=rule, lambda_max=lam, n=n, safety=safety)
 
 
-def _adam(net: Network, X: np.ndarray, Y: Any, opt: Adam, safety: float) -> LearningRate:
-    """The first Adam step's rule: η < 2 gᵀs / (‖J s‖²/n + λ₂ ‖s_W‖²) along s = g/(|g| + ε)."""
+def _adam(net: Network, X: np.ndarray, Y: Any, opt: Adam, safety: float, batch_size: int) -> LearningRate:
+    """η < 2 ḡᵀs / (‖J s‖²/n + λ₂ ‖s_W‖²) along Adam's direction s = ḡ/(√mean_b g_b² + ε) over the
+    batches b of ``batch_size`` rows (one batch: s = g/(|g| + ε), the first step's)."""
     from ..gradflow.ntk import tangent
 
     if Y is None:
-        raise ValueError("suggest_lr needs Y for Adam: its rule is about the first step's direction")
+        raise ValueError("suggest_lr needs Y for Adam: its rule is about the direction of its steps")
     X, Y, _ = net.check_XY(X, Y)
     n = X.shape[0]
+    batches = [slice(i, min(i + batch_size, n)) for i in range(0, n, batch_size)]
+    g_mean = np.zeros(net.theta.size)
+    g_square = np.zeros(net.theta.size)
     with np.errstate(all="ignore"):
-        trace = net.forward(X)
-        g = net.backward(trace, Y).dC_dtheta
-        for g_W, W in zip(net.layout.split(g)[0], net.W):
-            g_W += opt.l2 * W  # the gradient Adam sees: of C + (λ₂/2) Σ_k ‖W[k]‖²
-        s = g / (np.abs(g) + opt.eps)  # the first step's direction m̂/(√v̂ + ε), v̂ = g², m̂ = g
-        descent = float(g @ s)
-        Js = tangent(net, trace, s)
+        for rows in batches:
+            g = net.backward(net.forward(X[rows]), Y[rows]).dC_dtheta.astype(np.float64)
+            for g_W, W in zip(net.layout.split(g)[0], net.W):
+                g_W += opt.l2 * W  # the gradient Adam sees: of C + (λ₂/2) Σ_k ‖W[k]‖²
+            share = (rows.stop - rows.start) / n  # C on X is the rows' mean, so ḡ is C's gradient
+            g_mean += share * g
+            g_square += share * g * g
+        s = g_mean / (np.sqrt(g_square) + opt.eps)
+        descent = float(g_mean @ s)
+        s_net = s.astype(net.dtype, copy=False)
+        Js2 = sum(float(np.sum(np.square(tangent(net, net.forward(X[rows]), s_net), dtype=np.float64)))
+                  for rows in batches)
     s_W = np.concatenate([part.ravel() for part in net.layout.split(s)[0]])
-    curvature = float(np.sum(Js * Js)) / n + opt.l2 * float(s_W @ s_W)
+    curvature = Js2 / n + opt.l2 * float(s_W @ s_W)
     if not (np.isfinite(descent) and np.isfinite(curvature)):
         raise FloatingPointError("the gradient or the NTK of this network on X is not finite")
     if descent == 0 or curvature == 0:
-        raise ValueError("the gradient on (X, Y) is 0: no first step to size")
+        raise ValueError("the gradient on (X, Y) is 0: no step to size")
     bound = 2 * descent / curvature
-    rule = (f"Adam's first step −η g/(|g| + ε) ≈ −η sign(g) lowers the quadratic model of C for "
-            f"η < 2 gᵀs / (‖J s‖²/n{' + λ₂‖s_W‖²' if opt.l2 else ''}) = 2 × {descent:.6g} / {curvature:.6g} on the "
-            f"{n} rows; bound {bound:.6g}, rate {safety:g} × bound (a first-step rule: Adam adapts later)")
+    direction = ("Adam's first step −η g/(|g| + ε) ≈ −η sign(g)" if len(batches) == 1 else
+                 f"Adam's direction over {len(batches)} batches of {batch_size} rows, −η ḡ/(√mean g_b² + ε),")
+    rule = (f"{direction} lowers the quadratic model of C for "
+            f"η < 2 ḡᵀs / (‖J s‖²/n{' + λ₂‖s_W‖²' if opt.l2 else ''}) = 2 × {descent:.6g} / {curvature:.6g} on the "
+            f"{n} rows; bound {bound:.6g}, rate {safety:g} × bound (at initialization: Adam adapts later)")
     return LearningRate(rate=safety * bound, bound=bound, rule=rule, lambda_max=None, n=n, safety=safety)
