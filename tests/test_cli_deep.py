@@ -151,6 +151,21 @@ def test_recompute_every_reaches_fit(tmp_path):
     assert np.array_equal(rn.load(out / "model-dks-tanh.safetensors").theta, net.theta)
 
 
+def test_a_network_whose_gradient_is_not_finite_at_init_is_run_and_reported(tmp_path, monkeypatch):
+    """As the he control at 10,000 layers in float32: suggest_lr finds no finite gradient; the run
+    takes 1e-3, says why, and training reports what happens."""
+    import relunet.training.learning_rate as rule
+
+    def not_finite(*args, **kwargs):
+        raise FloatingPointError("the gradient or the NTK of this network on X is not finite")
+
+    monkeypatch.setattr(rule, "suggest_lr", not_finite)
+    out = tmp_path / "nan"
+    assert main(["deep", *TINY, "--recipe", "he", "--no-plot", "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "learning rate used: 0.001 (relunet.suggest_lr gave no rate (the gradient or the NTK" in report
+
+
 def test_the_depth_table_preset_at_tiny_settings(tmp_path):
     out = tmp_path / "table"
     assert main(["deep", "--preset", "depth-table", "--quick", "--depths", "3", "6", "--width", "8", "--steps", "8",

@@ -303,7 +303,7 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
         net, record = deep_network(depth, width, split.X_train.shape[1], 1, recipe, X=split.X_train,
                                    Y=split.Y_train, **built)
         lr, rule = record.learning_rate.rate, record.learning_rate.rule
-    except ValueError as exc:  # suggest_lr finds no curvature (a net whose output does not move)
+    except (ValueError, FloatingPointError) as exc:  # no curvature (an output that does not move), or none finite
         net, record = deep_network(depth, width, split.X_train.shape[1], 1, recipe, **built)
         lr, rule = 1e-3, f"relunet.suggest_lr gave no rate ({exc}); 1e-3"
     if args.lr is not None:
