@@ -310,10 +310,9 @@ def deep_run(args, recipe: str, depth: int, width: int, split: Split, steps: int
         lr, rule = args.lr, "--lr"
     every = args.track_every or max(1, steps // 20)
     tracker = DepthTracker(split.X_train[probe], split.Y_train[probe], every)
-    optimizer = _optimizer(args.optimizer, lr, args, _epochs(split, steps, batch_size))
-    r = Run(recipe, depth, width, net, optimizer, lr, rule, tracker, record)
-    callbacks, bar = _progress(args, f"{recipe}: {depth} × {width}, {args.optimizer} lr {lr:.4g}",
-                               _epochs(split, steps, batch_size))
+    epochs = _epochs(split, steps, batch_size)
+    r = Run(recipe, depth, width, net, _optimizer(args.optimizer, lr, args, epochs), lr, rule, tracker, record)
+    callbacks, bar = _progress(args, f"{recipe}: {depth} × {width}, {args.optimizer} lr {lr:.4g}", epochs)
     try:
         return train(r, split, steps, batch_size, args.seed, [tracker, *callbacks], args.divergence_factor or None,
                      args.recompute_every)
@@ -328,15 +327,16 @@ def baseline_run(args, split: Split, steps: int, batch_size: int) -> Run:
     from ..network import Network
 
     best = None
+    epochs = _epochs(split, steps, batch_size)
     for lr in BASELINE_RATES:
         net = Network([split.X_train.shape[1], *BASELINE_HIDDEN, 1], activation="relu", init="he", seed=args.seed,
                       dtype=np.dtype(args.dtype))
         probe = slice(0, min(256, split.X_train.shape[0]))
         r = Run("baseline", len(BASELINE_HIDDEN), BASELINE_HIDDEN[0], net,
-                _optimizer("adam", lr, args, _epochs(split, steps, batch_size)), lr,
+                _optimizer("adam", lr, args, epochs), lr,
                 f"the best of {', '.join(map(str, BASELINE_RATES))} by training rel-MSE",
                 DepthTracker(split.X_train[probe], split.Y_train[probe], max(1, steps // 20)))
-        callbacks, bar = _progress(args, f"baseline: 3 × 64 ReLU, Adam lr {lr:g}", _epochs(split, steps, batch_size))
+        callbacks, bar = _progress(args, f"baseline: 3 × 64 ReLU, Adam lr {lr:g}", epochs)
         try:
             train(r, split, steps, batch_size, args.seed, [r.tracker, *callbacks], args.divergence_factor or None)
         finally:

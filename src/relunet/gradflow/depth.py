@@ -34,7 +34,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .._validation import check_real
+from .._validation import check_positive_int, check_real
 from ..activations import Activation
 from .theory import _nodes, _resolve, gaussian_expectation
 
@@ -322,8 +322,6 @@ def chain_correlation(activation: Any, sigma_w2: float, sigma_b2: float, q: floa
     f = _resolve(activation, None)
     sw, sb = check_real("sigma_w2", sigma_w2, strict=True), check_real("sigma_b2", sigma_b2)
     q, c = check_real("q", q, strict=True), float(c)
-    from .._validation import check_positive_int
-
     depth = check_positive_int("depth", depth)
     if not -1.0 <= c <= 1.0:
         raise ValueError(f"c must be in [-1, 1] (got {c!r})")

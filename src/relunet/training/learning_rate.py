@@ -126,6 +126,7 @@ def _adam(net: Network, X: np.ndarray, Y: Any, opt: Adam, safety: float, batch_s
         s = g_mean / (np.sqrt(g_square) + opt.eps)
         descent = float(g_mean @ s)
         s_net = s.astype(net.dtype, copy=False)
+        # each batch's forward pass again, rather than every batch's trace held at once
         Js2 = sum(float(np.sum(np.square(tangent(net, net.forward(X[rows]), s_net), dtype=np.float64)))
                   for rows in batches)
     s_W = np.concatenate([part.ravel() for part in net.layout.split(s)[0]])
